@@ -1,0 +1,53 @@
+# Speedia host. `make demo` runs the update cycle on the built-in test host;
+# `make test` runs every test tier this machine supports.
+
+GO       ?= go
+# Podman's bindings build without cgo only with these tags; every go command
+# here uses them.
+TAGS     := remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp
+GOFLAGS  := -tags "$(TAGS)"
+export CGO_ENABLED := 0
+BIN      := bin
+CMDS     := speedia-updated
+
+.PHONY: all build test unit integration e2e demo bench lint deps clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS) -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(GOFLAGS) ./...
+	$(GO) vet $(GOFLAGS) -tags "$(TAGS) integration" ./...
+
+# All tiers the machine supports; each skipped tier says why.
+test: lint unit integration e2e
+
+unit:
+	$(GO) test $(GOFLAGS) -count=1 ./...
+	$(GO) test $(GOFLAGS) -run '^$$' -fuzz FuzzDebianAntisymmetric -fuzztime 5s ./updater/pkgver/
+
+integration:
+	@if ! tests/can-integrate; then echo "SKIPPED integration tier: $$(tests/can-integrate --why)"; \
+	else $(GO) test $(GOFLAGS) -tags "$(TAGS) integration" -count=1 -p 1 -timeout 30m ./...; fi
+
+e2e:
+	@echo "SKIPPED e2e tier: there is no VM test yet; it comes with the image builder (speedia-image)."
+
+# Installs what the integration tier and the demo need (Debian; root).
+deps:
+	tests/install-deps
+
+demo:
+	@tests/can-integrate || { echo "The demo needs: $$(tests/can-integrate --why). Run 'make deps' as root."; exit 1; }
+	$(GO) run $(GOFLAGS) ./tests/demo
+
+bench:
+	@tests/can-integrate || { echo "The benchmarks need: $$(tests/can-integrate --why)"; exit 1; }
+	$(GO) run $(GOFLAGS) ./tests/bench
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/speedia/host/updater/pkgver"
+	"github.com/speedia/host/updater/snapshot"
+	"github.com/speedia/host/updater/snapshot/native"
+	"github.com/speedia/host/updater/system"
+)
+
+var errUsage = errors.New("usage")
+
+// newEngine is the one place that picks the engine's parts.
+func newEngine() snapshot.Engine {
+	return native.New(native.Config{Inhibitor: system.Logind{}})
+}
+
+func newRoot() *cobra.Command {
+	var asJSON bool
+	root := &cobra.Command{
+		Use:           "speedia-updated",
+		Short:         "Speedia host's OS update engine and daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+
+	out := func(cmd *cobra.Command, v any, human func(io.Writer)) error {
+		if asJSON {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(v)
+		}
+		human(cmd.OutOrStdout())
+		return nil
+	}
+
+	root.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Refresh package sources and list what an update would change",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			changes, err := newEngine().Check(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return out(cmd, changes, func(w io.Writer) {
+				if len(changes) == 0 {
+					fmt.Fprintln(w, "No updates available.")
+					return
+				}
+				printChanges(w, changes)
+			})
+		},
+	})
+
+	var desc string
+	stage := &cobra.Command{
+		Use:   "stage",
+		Short: "Apply all updates in a new snapshot and make it the next boot",
+		Long: "Apply all available updates in a new read-only snapshot of the running root and make\n" +
+			"it the next boot. The running system is not changed. Exit code 3: no updates available.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opt := snapshot.StageOptions{Description: desc}
+			if !asJSON {
+				opt.Log = cmd.ErrOrStderr()
+			}
+			res, err := newEngine().Stage(cmd.Context(), opt)
+			if err != nil {
+				return err
+			}
+			return out(cmd, res, func(w io.Writer) {
+				fmt.Fprintf(w, "Staged snapshot %d; it boots next.\n", res.Snapshot.Number)
+				printChanges(w, res.Changes)
+				if res.KernelChanged {
+					fmt.Fprintln(w, "The kernel changed: a full reboot is needed.")
+				}
+			})
+		},
+	}
+	stage.Flags().StringVar(&desc, "description", "", "description recorded with the snapshot")
+	root.AddCommand(stage)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "rollback [N]",
+		Short: "Make snapshot N (default: the one before the booted one) the next boot",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := snapshotArg(args)
+			if err != nil {
+				return err
+			}
+			s, err := newEngine().Rollback(cmd.Context(), n)
+			if err != nil {
+				return err
+			}
+			return out(cmd, s, func(w io.Writer) {
+				fmt.Fprintf(w, "Snapshot %d boots next.\n", s.Number)
+			})
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "mark-good N",
+		Short: "Record that snapshot N booted and is healthy",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := snapshotArg(args)
+			if err != nil {
+				return err
+			}
+			return newEngine().MarkGood(cmd.Context(), n)
+		},
+	})
+
+	var keep int
+	cleanup := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete old snapshots; never the booted, the next boot or the last known good",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			deleted, err := newEngine().Cleanup(cmd.Context(), keep)
+			if err != nil {
+				return err
+			}
+			return out(cmd, deleted, func(w io.Writer) { fmt.Fprintf(w, "Deleted snapshots: %v\n", deleted) })
+		},
+	}
+	cleanup.Flags().IntVar(&keep, "keep", 3, "how many recent snapshots to keep")
+	root.AddCommand(cleanup)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "sync-etc",
+		Short: "Carry /etc edits made since staging into the pending snapshot (run before rebooting)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return syncEtc(cmd, out) },
+	})
+
+	root.AddCommand(&cobra.Command{
+		Use:   "snapshots",
+		Short: "List root snapshots",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			list, err := newEngine().List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return out(cmd, list, func(w io.Writer) { printSnapshots(w, list) })
+		},
+	})
+	return root
+}
+
+func syncEtc(cmd *cobra.Command, out func(*cobra.Command, any, func(io.Writer)) error) error {
+	eng, ok := newEngine().(*native.Engine)
+	if !ok {
+		return fmt.Errorf("this engine carries /etc itself")
+	}
+	rep, err := eng.SyncEtc(cmd.Context())
+	if err != nil {
+		return err
+	}
+	return out(cmd, rep, func(w io.Writer) {
+		fmt.Fprintf(w, "Carried %d edits, %d removals, %d conflicts into the pending snapshot.\n",
+			len(rep.Applied), len(rep.Removed), len(rep.Conflicts))
+	})
+}
+
+func snapshotArg(args []string) (int, error) {
+	if len(args) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: snapshot number must be a positive integer, got %q", errUsage, args[0])
+	}
+	return n, nil
+}
+
+func printChanges(w io.Writer, changes []pkgver.Change) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PACKAGE\tOLD\tNEW\tCHANGE")
+	for _, c := range changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, dash(c.Old), dash(c.New), c.Kind)
+	}
+	tw.Flush()
+}
+
+func printSnapshots(w io.Writer, list []snapshot.Snapshot) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tSTATE\tFLAGS\tDATE\tCHANGES\tDESCRIPTION")
+	for _, s := range list {
+		flags := ""
+		if s.Booted {
+			flags += "booted "
+		}
+		if s.Default {
+			flags += "next "
+		}
+		if s.Good {
+			flags += "good "
+		}
+		if s.KernelChanged {
+			flags += "kernel "
+		}
+		date := "-"
+		if !s.Date.IsZero() {
+			date = s.Date.Local().Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", s.Number, s.State, dash(flags), date, len(s.Changes), s.Description)
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
