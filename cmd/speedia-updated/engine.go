@@ -1,16 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/speedia/host/updater/boot"
 	"github.com/speedia/host/updater/pkgver"
+	"github.com/speedia/host/updater/run"
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/snapshot/native"
 	"github.com/speedia/host/updater/system"
@@ -18,9 +24,48 @@ import (
 
 var errUsage = errors.New("usage")
 
-// newEngine is the one place that picks the engine's parts.
-func newEngine() snapshot.Engine {
-	return native.New(native.Config{Inhibitor: system.Logind{}})
+// espFlag is the ESP mount point given on the command line ("" = detect).
+var espFlag string
+
+// newEngine is the one place that picks the engine's parts. With an ESP
+// (systemd-boot), each snapshot also gets a boot entry with boot counting.
+func newEngine(ctx context.Context) (snapshot.Engine, error) {
+	c := native.Config{Inhibitor: system.Logind{}}
+	esp := espFlag
+	if esp == "" {
+		for _, p := range []string{"/efi", "/boot/efi"} {
+			if fi, err := os.Stat(filepath.Join(p, "loader")); err == nil && fi.IsDir() {
+				esp = p
+				break
+			}
+		}
+	}
+	if esp != "" {
+		uuid, err := rootUUID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.Loader = native.BootEntries{
+			Loader:   &boot.SystemdBoot{ESP: esp},
+			RootUUID: uuid,
+			Options:  native.KernelOptions("/etc/kernel/cmdline"),
+		}
+	}
+	return native.New(c), nil
+}
+
+// rootUUID is the UUID of the btrfs filesystem holding the root.
+func rootUUID(ctx context.Context) (string, error) {
+	out, err := run.Exec{}.Run(ctx, run.Cmd{Name: "btrfs", Args: []string{"filesystem", "show", "/"}})
+	if err != nil {
+		return "", fmt.Errorf("root filesystem UUID: %w", err)
+	}
+	for _, f := range strings.Split(string(out), "\n") {
+		if _, after, ok := strings.Cut(f, "uuid: "); ok {
+			return strings.TrimSpace(after), nil
+		}
+	}
+	return "", fmt.Errorf("root filesystem UUID: not in %q", out)
 }
 
 func newRoot() *cobra.Command {
@@ -32,6 +77,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringVar(&espFlag, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 
 	out := func(cmd *cobra.Command, v any, human func(io.Writer)) error {
@@ -49,7 +95,11 @@ func newRoot() *cobra.Command {
 		Short: "Refresh package sources and list what an update would change",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			changes, err := newEngine().Check(cmd.Context())
+			eng, err := newEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			changes, err := eng.Check(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -75,7 +125,11 @@ func newRoot() *cobra.Command {
 			if !asJSON {
 				opt.Log = cmd.ErrOrStderr()
 			}
-			res, err := newEngine().Stage(cmd.Context(), opt)
+			eng, err := newEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := eng.Stage(cmd.Context(), opt)
 			if err != nil {
 				return err
 			}
@@ -100,7 +154,11 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := newEngine().Rollback(cmd.Context(), n)
+			eng, err := newEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			s, err := eng.Rollback(cmd.Context(), n)
 			if err != nil {
 				return err
 			}
@@ -119,7 +177,11 @@ func newRoot() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return newEngine().MarkGood(cmd.Context(), n)
+			eng, err := newEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return eng.MarkGood(cmd.Context(), n)
 		},
 	})
 
@@ -129,7 +191,11 @@ func newRoot() *cobra.Command {
 		Short: "Delete old snapshots; never the booted, the next boot or the last known good",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			deleted, err := newEngine().Cleanup(cmd.Context(), keep)
+			eng, err := newEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			deleted, err := eng.Cleanup(cmd.Context(), keep)
 			if err != nil {
 				return err
 			}
@@ -151,7 +217,11 @@ func newRoot() *cobra.Command {
 		Short: "List root snapshots",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := newEngine().List(cmd.Context())
+			eng, err := newEngine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			list, err := eng.List(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -162,7 +232,11 @@ func newRoot() *cobra.Command {
 }
 
 func syncEtc(cmd *cobra.Command, out func(*cobra.Command, any, func(io.Writer)) error) error {
-	eng, ok := newEngine().(*native.Engine)
+	e, err := newEngine(cmd.Context())
+	if err != nil {
+		return err
+	}
+	eng, ok := e.(*native.Engine)
 	if !ok {
 		return fmt.Errorf("this engine carries /etc itself")
 	}

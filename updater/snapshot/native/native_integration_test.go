@@ -51,6 +51,9 @@ func newRig(t *testing.T) *rig {
 		}
 	})
 	r := &rig{t: t, h: h}
+	if err := os.MkdirAll(filepath.Join(h.Top, "@", espDir, "loader"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if r.updated, err = h.Install(filepath.Join(bin, "speedia-updated")); err != nil {
 		t.Fatal(err)
 	}
@@ -64,9 +67,45 @@ func newRig(t *testing.T) *rig {
 }
 
 // engine runs speedia-updated inside the host; it returns stdout and the exit code.
+// espDir is a stand-in ESP inside the host (a plain directory in /var): the
+// engine writes systemd-boot entries there as on a UEFI disk.
+const espDir = "/var/lib/speedia-test/esp"
+
 func (r *rig) engine(args ...string) (string, int, string) {
 	r.t.Helper()
-	return r.runIn(append([]string{r.updated}, args...)...)
+	return r.runIn(append([]string{r.updated, "--esp", espDir}, args...)...)
+}
+
+// entries lists the boot entry files in the stand-in ESP.
+func (r *rig) entries() []string {
+	r.t.Helper()
+	m, _ := filepath.Glob(filepath.Join(r.h.Top, "@", espDir, "loader/entries/*.conf"))
+	var out []string
+	for _, p := range m {
+		out = append(out, filepath.Base(p))
+	}
+	return out
+}
+
+// entryKernel returns the content of the kernel an entry boots.
+func (r *rig) entryKernel(entry string) string {
+	r.t.Helper()
+	esp := filepath.Join(r.h.Top, "@", espDir)
+	b, err := os.ReadFile(filepath.Join(esp, "loader/entries", entry))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "linux "); ok {
+			k, err := os.ReadFile(filepath.Join(esp, strings.TrimSpace(rest)))
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			return strings.TrimSpace(string(k))
+		}
+	}
+	r.t.Fatalf("entry %s has no linux line:\n%s", entry, b)
+	return ""
 }
 
 // runIn runs a command inside the host as a service; stdout, exit code, log.
@@ -223,6 +262,9 @@ func TestUpdateRebootRollback(t *testing.T) {
 	if d := r.defaultNumber(); d != 2 {
 		t.Fatalf("default = %d, want 2", d)
 	}
+	if e := fmt.Sprint(r.entries()); e != "[speedia-2+3.conf]" {
+		t.Fatalf("boot entries %s, want snapshot 2 with 3 tries", e)
+	}
 	// An edit made after staging is carried over before the reboot.
 	r.h.WriteFile("/etc/admin-after", "after staging\n")
 	if _, code, log := r.engine("sync-etc"); code != 0 {
@@ -264,6 +306,9 @@ func TestUpdateRebootRollback(t *testing.T) {
 	}
 	if _, err := r.h.ReadFile("/usr/lib/modules/6.1.0-speedia2/vmlinuz"); err != nil {
 		t.Fatalf("new kernel missing: %v", err)
+	}
+	if k := r.entryKernel("speedia-3+3.conf"); k != "fake kernel image 6.1.0-speedia2" {
+		t.Fatalf("entry of snapshot 3 boots %q", k)
 	}
 
 	// A failing update changes nothing: same default, no leftover, clear error.
@@ -320,6 +365,13 @@ func TestUpdateRebootRollback(t *testing.T) {
 	}
 	if l := r.snapshots(); len(l) != 1 || l[0].Number != 1 {
 		t.Fatalf("after cleanup: %+v", l)
+	}
+	// Blessed (no more counting), and the deleted snapshots' entries are gone.
+	if e := fmt.Sprint(r.entries()); e != "[speedia-1.conf]" {
+		t.Fatalf("boot entries after cleanup: %s", e)
+	}
+	if k := r.entryKernel("speedia-1.conf"); k != "fake kernel image 6.1.0-speedia1" {
+		t.Fatalf("entry of snapshot 1 boots %q", k)
 	}
 }
 
