@@ -1,7 +1,7 @@
 // Command faultstage runs the native engine's Stage with a fault before one
 // step, for the crash-consistency tests: --kill-at STEP sends itself SIGKILL,
 // --pause-at STEP writes its PID to /run/speedia-fault-paused and waits to be
-// killed. It wires the engine exactly like speedia-updated does.
+// killed; --trace prints how long each step took. It wires the engine exactly like speedia-updated does.
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/snapshot/native"
@@ -20,10 +21,16 @@ import (
 func main() {
 	killAt := flag.String("kill-at", "", "step before which to SIGKILL this process")
 	pauseAt := flag.String("pause-at", "", "step before which to stop and wait")
+	trace := flag.Bool("trace", false, "print the time each step took to stderr")
 	flag.Parse()
+	last, lastStep := time.Now(), native.Step("start")
 	eng := native.New(native.Config{
 		Inhibitor: system.Logind{},
 		BeforeStep: func(s native.Step) {
+			if *trace {
+				fmt.Fprintf(os.Stderr, "%-9s %v\n", lastStep, time.Since(last).Round(time.Millisecond))
+				last, lastStep = time.Now(), s
+			}
 			switch string(s) {
 			case *killAt:
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)

@@ -420,6 +420,17 @@ mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 mount --bind /var "$root/var"
 exec chroot "$root" "$@"`
 
+// ChrootCmd runs argv inside root the way staging runs apt: private mount
+// namespace, /dev /proc /sys /var from the running system, fresh /run and
+// /tmp, and apt's non-interactive environment.
+func ChrootCmd(root string, argv ...string) run.Cmd {
+	args := append([]string{"--mount", "--propagation", "private", "--", "sh", "-ec", chrootScript, "speedia-chroot", root}, argv...)
+	return run.Cmd{Name: "unshare", Args: args, Env: aptEnv}
+}
+
+// AptUpgrade is the package update staging runs inside the new snapshot.
+func AptUpgrade() []string { return append([]string(nil), aptUpgrade...) }
+
 // policyRC keeps maintainer scripts from starting services inside the snapshot.
 const policyRC = "#!/bin/sh\n# speedia: no service starts while staging into a snapshot\nexit 101\n"
 
@@ -441,9 +452,10 @@ func (e *Engine) update(ctx context.Context, n int, root string, extra io.Writer
 	if err := os.WriteFile(policy, []byte(policyRC), 0o755); err != nil {
 		return logPath, fmt.Errorf("update snapshot %d: %w", n, err)
 	}
-	args := append([]string{"--mount", "--propagation", "private", "--", "sh", "-ec", chrootScript, "speedia-chroot", root}, aptUpgrade...)
 	var out bytes.Buffer
-	_, err = e.c.Runner.Run(ctx, run.Cmd{Name: "unshare", Args: args, Env: aptEnv, Log: io.MultiWriter(w, &out)})
+	cmd := ChrootCmd(root, aptUpgrade...)
+	cmd.Log = io.MultiWriter(w, &out)
+	_, err = e.c.Runner.Run(ctx, cmd)
 	if rerr := os.Remove(policy); err == nil && rerr != nil {
 		err = rerr
 	}

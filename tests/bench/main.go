@@ -1,0 +1,129 @@
+// Command bench measures Speedia host against its targets, each as a ratio
+// measured in one run on this machine (`make bench`, root):
+//
+//	staging overhead = time to stage an upgrade into a new snapshot
+//	                   / time to apply the same upgrade in place on a copy
+//	                   (goal: at most 1.1)
+//
+// Both sides run inside the same booted test host, as transient services,
+// with the same apt-get update + dist-upgrade of a 25 MiB, 400-file package;
+// rounds alternate the two so machine noise hits both alike.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/speedia/host/tests/testhost"
+	"github.com/speedia/host/updater/snapshot/native"
+)
+
+func main() {
+	rounds := flag.Int("rounds", 7, "measurements of each side")
+	flag.Parse()
+	testhost.Reexec()
+	if err := bench(context.Background(), *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func bench(ctx context.Context, rounds int) error {
+	bin, err := os.MkdirTemp("", "speedia-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	if err := testhost.BuildGo(ctx, "cmd/speedia-updated", filepath.Join(bin, "speedia-updated")); err != nil {
+		return err
+	}
+	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-bench"})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	updated, err := h.Install(filepath.Join(bin, "speedia-updated"))
+	if err != nil {
+		return err
+	}
+	if err := h.Boot(ctx); err != nil {
+		return err
+	}
+	if err := h.SetRepo("bulk2"); err != nil {
+		return err
+	}
+	in := func(args ...string) error {
+		var log strings.Builder
+		if _, err := h.Run(ctx, nil, &log, args...); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, log.String())
+		}
+		return nil
+	}
+	timed := func(f func() error) (time.Duration, error) {
+		t0 := time.Now()
+		err := f()
+		return time.Since(t0), err
+	}
+	const copyDir = "/.snapshots/bench-copy"
+	var staged, inPlace []time.Duration
+	for i := 0; i < rounds; i++ {
+		// Staged: the whole transaction, from check to the next boot set.
+		d, err := timed(func() error { return in(updated, "stage") })
+		if err != nil {
+			return err
+		}
+		staged = append(staged, d)
+		if err := in(updated, "rollback", "1"); err != nil {
+			return err
+		}
+		if err := in(updated, "cleanup", "--keep", "0"); err != nil {
+			return err
+		}
+
+		// In place: the same apt run in a writable copy of the same root.
+		if err := in("sh", "-ec", "btrfs -q subvolume snapshot /.snapshots/1/snapshot "+copyDir+
+			" && rmdir "+copyDir+"/etc && btrfs -q subvolume snapshot /etc "+copyDir+"/etc"); err != nil {
+			return err
+		}
+		c := native.ChrootCmd(copyDir, "sh", "-ec", "apt-get -q update && "+strings.Join(native.AptUpgrade(), " "))
+		args := []string{"env"}
+		args = append(args, c.Env...)
+		args = append(args, c.Name)
+		d, err = timed(func() error { return in(append(args, c.Args...)...) })
+		if err != nil {
+			return err
+		}
+		inPlace = append(inPlace, d)
+		if err := in("sh", "-ec", "btrfs -q subvolume delete "+copyDir+"/etc "+copyDir); err != nil {
+			return err
+		}
+	}
+	ms, mi := median(staged), median(inPlace)
+	ns, ni := slices.Min(staged), slices.Min(inPlace)
+	fmt.Printf("staging overhead: staged %v / in place %v = %.2f (goal <= 1.10; medians of %d rounds)\n",
+		ms.Round(time.Millisecond), mi.Round(time.Millisecond), ms.Seconds()/mi.Seconds(), rounds)
+	fmt.Printf("  fastest runs:   staged %v / in place %v = %.2f\n", ns.Round(time.Millisecond), ni.Round(time.Millisecond), ns.Seconds()/ni.Seconds())
+	fmt.Printf("  staged:   %v\n  in place: %v\n", round(staged), round(inPlace))
+	return nil
+}
+
+func round(d []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(d))
+	for i, x := range d {
+		out[i] = x.Round(time.Millisecond)
+	}
+	return out
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
