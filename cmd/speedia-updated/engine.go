@@ -54,6 +54,17 @@ func newEngine(ctx context.Context) (snapshot.Engine, error) {
 	return native.New(c), nil
 }
 
+// withEngine wraps a command body that needs the engine.
+func withEngine(body func(*cobra.Command, snapshot.Engine, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		eng, err := newEngine(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return body(cmd, eng, args)
+	}
+}
+
 // rootUUID is the UUID of the btrfs filesystem holding the root.
 func rootUUID(ctx context.Context) (string, error) {
 	out, err := run.Exec{}.Run(ctx, run.Cmd{Name: "btrfs", Args: []string{"filesystem", "show", "/"}})
@@ -94,11 +105,7 @@ func newRoot() *cobra.Command {
 		Use:   "check",
 		Short: "Refresh package sources and list what an update would change",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := newEngine(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			changes, err := eng.Check(cmd.Context())
 			if err != nil {
 				return err
@@ -110,7 +117,7 @@ func newRoot() *cobra.Command {
 				}
 				printChanges(w, changes)
 			})
-		},
+		}),
 	})
 
 	var desc string
@@ -120,14 +127,10 @@ func newRoot() *cobra.Command {
 		Long: "Apply all available updates in a new read-only snapshot of the running root and make\n" +
 			"it the next boot. The running system is not changed. Exit code 3: no updates available.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			opt := snapshot.StageOptions{Description: desc}
 			if !asJSON {
 				opt.Log = cmd.ErrOrStderr()
-			}
-			eng, err := newEngine(cmd.Context())
-			if err != nil {
-				return err
 			}
 			res, err := eng.Stage(cmd.Context(), opt)
 			if err != nil {
@@ -140,7 +143,7 @@ func newRoot() *cobra.Command {
 					fmt.Fprintln(w, "The kernel changed: a full reboot is needed.")
 				}
 			})
-		},
+		}),
 	}
 	stage.Flags().StringVar(&desc, "description", "", "description recorded with the snapshot")
 	root.AddCommand(stage)
@@ -149,12 +152,8 @@ func newRoot() *cobra.Command {
 		Use:   "rollback [N]",
 		Short: "Make snapshot N (default: the one before the booted one) the next boot",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
 			n, err := snapshotArg(args)
-			if err != nil {
-				return err
-			}
-			eng, err := newEngine(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -165,24 +164,20 @@ func newRoot() *cobra.Command {
 			return out(cmd, s, func(w io.Writer) {
 				fmt.Fprintf(w, "Snapshot %d boots next.\n", s.Number)
 			})
-		},
+		}),
 	})
 
 	root.AddCommand(&cobra.Command{
 		Use:   "mark-good N",
 		Short: "Record that snapshot N booted and is healthy",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
 			n, err := snapshotArg(args)
 			if err != nil {
 				return err
 			}
-			eng, err := newEngine(cmd.Context())
-			if err != nil {
-				return err
-			}
 			return eng.MarkGood(cmd.Context(), n)
-		},
+		}),
 	})
 
 	var keep int
@@ -190,17 +185,13 @@ func newRoot() *cobra.Command {
 		Use:   "cleanup",
 		Short: "Delete old snapshots; never the booted, the next boot or the last known good",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := newEngine(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			deleted, err := eng.Cleanup(cmd.Context(), keep)
 			if err != nil {
 				return err
 			}
 			return out(cmd, deleted, func(w io.Writer) { fmt.Fprintf(w, "Deleted snapshots: %v\n", deleted) })
-		},
+		}),
 	}
 	cleanup.Flags().IntVar(&keep, "keep", 3, "how many recent snapshots to keep")
 	root.AddCommand(cleanup)
@@ -209,33 +200,25 @@ func newRoot() *cobra.Command {
 		Use:   "sync-etc",
 		Short: "Carry /etc edits made since staging into the pending snapshot (run before rebooting)",
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return syncEtc(cmd, out) },
+		RunE:  withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error { return syncEtc(cmd, eng, out) }),
 	})
 
 	root.AddCommand(&cobra.Command{
 		Use:   "snapshots",
 		Short: "List root snapshots",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := newEngine(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			list, err := eng.List(cmd.Context())
 			if err != nil {
 				return err
 			}
 			return out(cmd, list, func(w io.Writer) { printSnapshots(w, list) })
-		},
+		}),
 	})
 	return root
 }
 
-func syncEtc(cmd *cobra.Command, out func(*cobra.Command, any, func(io.Writer)) error) error {
-	e, err := newEngine(cmd.Context())
-	if err != nil {
-		return err
-	}
+func syncEtc(cmd *cobra.Command, e snapshot.Engine, out func(*cobra.Command, any, func(io.Writer)) error) error {
 	eng, ok := e.(*native.Engine)
 	if !ok {
 		return fmt.Errorf("this engine carries /etc itself")

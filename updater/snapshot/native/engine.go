@@ -150,6 +150,9 @@ func (e *Engine) lock() (func(), error) {
 // List implements snapshot.Engine.
 func (e *Engine) List(ctx context.Context) ([]snapshot.Snapshot, error) {
 	ents, err := os.ReadDir(e.c.Snapshots)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no %s: this is not a Speedia host, or the snapshots subvolume is not mounted: %w", e.c.Snapshots, snapshot.ErrNotFound)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
