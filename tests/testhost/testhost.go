@@ -330,9 +330,16 @@ func (h *Host) PID() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.leader == 0 && h.nspawn != nil {
+		// nspawn briefly has an intermediate child while it sets up; the
+		// container's PID 1 is the child in another PID namespace.
+		self, _ := os.Readlink("/proc/self/ns/pid")
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", h.nspawn.Process.Pid, h.nspawn.Process.Pid))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			h.leader, _ = strconv.Atoi(f[0])
+		for _, f := range strings.Fields(string(b)) {
+			ns, err := os.Readlink("/proc/" + f + "/ns/pid")
+			if err == nil && ns != self {
+				h.leader, _ = strconv.Atoi(f)
+				break
+			}
 		}
 	}
 	return h.leader

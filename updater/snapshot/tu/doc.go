@@ -28,5 +28,5 @@
 // What is not: nothing here has run on a MicroOS host. The D-Bus code in
 // Systemd (unit.go) is exercised only through its pure helpers, and the flags
 // were checked against upstream sources, not a live system. The Debian test
-// machines have neither btrfs snapshots, snapper nor t-u.
+// machines (Debian) have no transactional-update, zypper or rpm; the transient-unit runner in unit.go is also run against real systemd in the integration tier.
 package tu
