@@ -1,6 +1,6 @@
 module github.com/speedia/host
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/containers/podman/v5 v5.8.2
@@ -37,6 +37,7 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.26 // indirect
 	github.com/pkg/sftp v1.13.9 // indirect
 	github.com/pkg/xattr v0.4.12 // indirect
+	github.com/prometheus/client_golang v1.23.2 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/skeema/knownhosts v1.3.2 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
@@ -45,7 +46,7 @@ require (
 	go.podman.io/storage v1.62.0 // indirect
 	golang.org/x/crypto v0.47.0 // indirect
 	golang.org/x/net v0.49.0 // indirect
-	golang.org/x/sys v0.43.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/term v0.39.0 // indirect
 	tags.cncf.io/container-device-interface v1.0.1 // indirect
 )
