@@ -45,6 +45,9 @@ type Options struct {
 	Name     string // machine name; default "speedia-test"
 	CacheDir string // rootfs and repo cache; default /var/cache/speedia-test
 	DiskSize int64  // default 4 GiB (sparse)
+	// Prepare, when set, runs on snapshot 1's root tree while it is still
+	// writable (e.g. to install the product's binaries and units into /usr).
+	Prepare func(root string) error
 	Logf     func(format string, args ...any)
 }
 
@@ -167,7 +170,13 @@ func New(ctx context.Context, opt Options) (h *Host, err error) {
 		if _, err := sh(ctx, "tar", "-C", root, "--numeric-owner", "-xpf", tarball); err != nil {
 			return err
 		}
-		return prepareRoot(ctx, root, repos)
+		if err := prepareRoot(ctx, root, repos); err != nil {
+			return err
+		}
+		if opt.Prepare != nil {
+			return opt.Prepare(root)
+		}
+		return nil
 	})
 	if err != nil {
 		return h, err
