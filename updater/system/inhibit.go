@@ -4,29 +4,55 @@ package system
 import (
 	"context"
 	"fmt"
+	"os"
 
-	"github.com/coreos/go-systemd/v22/login1"
+	"github.com/godbus/dbus/v5"
 )
 
-// Logind takes logind inhibitor locks. The bus address comes from
-// DBUS_SYSTEM_BUS_ADDRESS when set (which is how tests reach a booted
-// container), else the standard system bus.
-type Logind struct{}
+const (
+	logindDest = "org.freedesktop.login1"
+	logindPath = dbus.ObjectPath("/org/freedesktop/login1")
+	logindMgr  = "org.freedesktop.login1.Manager"
+)
+
+// Logind talks to logind: inhibitor locks, scheduled reboots, blockers and
+// sessions. The zero value uses the system bus, from DBUS_SYSTEM_BUS_ADDRESS
+// when set (which is how tests reach a booted container).
+type Logind struct {
+	// Dial connects to another bus (authenticated, Hello done); nil means
+	// the system bus.
+	Dial func(ctx context.Context) (*dbus.Conn, error)
+}
+
+// connect returns a private connection and logind's manager object; the
+// caller closes the connection.
+func (l Logind) connect(ctx context.Context) (*dbus.Conn, dbus.BusObject, error) {
+	dial := l.Dial
+	if dial == nil {
+		dial = func(ctx context.Context) (*dbus.Conn, error) {
+			return dbus.ConnectSystemBus(dbus.WithContext(ctx))
+		}
+	}
+	conn, err := dial(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to logind: %w", err)
+	}
+	return conn, conn.Object(logindDest, logindPath), nil
+}
 
 // Inhibit takes a "block" lock on shutdown and reboot until release is called
 // (or the process dies: the lock is a file descriptor).
-func (Logind) Inhibit(_ context.Context, why string) (func(), error) {
-	conn, err := login1.New()
+func (l Logind) Inhibit(ctx context.Context, why string) (func(), error) {
+	conn, obj, err := l.connect(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connect to logind: %w", err)
+		return nil, err
 	}
-	f, err := conn.Inhibit("shutdown", "speedia-updated", why, "block")
-	if err != nil {
-		conn.Close()
+	// The lock is the descriptor, not the connection: close the bus now.
+	defer conn.Close()
+	var fd dbus.UnixFD
+	if err := obj.CallWithContext(ctx, logindMgr+".Inhibit", 0, "shutdown", Identifier, why, "block").Store(&fd); err != nil {
 		return nil, fmt.Errorf("logind Inhibit: %w", err)
 	}
-	return func() {
-		f.Close()
-		conn.Close()
-	}, nil
+	f := os.NewFile(uintptr(fd), "inhibit")
+	return func() { f.Close() }, nil
 }
