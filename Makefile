@@ -8,15 +8,22 @@ TAGS     := remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver
 GOFLAGS  := -tags "$(TAGS)"
 export CGO_ENABLED := 0
 BIN      := bin
-CMDS     := speedia-updated
+CMDS     := speedia-updated speedia-update
 
-.PHONY: all build test unit integration e2e demo bench lint deps clean
+.PHONY: all build install test unit integration e2e demo bench lint deps clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
 	$(GO) build $(GOFLAGS) -o $(BIN)/ $(addprefix ./cmd/,$(CMDS))
+
+# Installs the binaries and unit files into DESTDIR (an image root or a
+# package staging directory), never onto this machine unless FORCE=1.
+install: build
+	@[ -n "$(DESTDIR)" ] || { echo "install: set DESTDIR (an image root or staging directory)"; exit 1; }
+	@[ "$$(realpath -m '$(DESTDIR)')" != / ] || [ "$(FORCE)" = 1 ] || { echo "install: DESTDIR is /; set FORCE=1 to install onto this machine"; exit 1; }
+	$(GO) run $(GOFLAGS) ./units/cmd/install-units -root $(DESTDIR) $(addprefix $(BIN)/,$(CMDS))
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
