@@ -101,6 +101,7 @@ func newRoot() *cobra.Command {
 		return nil
 	}
 
+	root.AddCommand(daemonCmd())
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Refresh package sources and list what an update would change",

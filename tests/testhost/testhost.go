@@ -48,7 +48,7 @@ type Options struct {
 	// Prepare, when set, runs on snapshot 1's root tree while it is still
 	// writable (e.g. to install the product's binaries and units into /usr).
 	Prepare func(root string) error
-	Logf     func(format string, args ...any)
+	Logf    func(format string, args ...any)
 }
 
 // Host is one test host.

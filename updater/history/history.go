@@ -19,9 +19,10 @@ const (
 	RebootScheduled Event = "reboot-scheduled" // At is the planned time
 	RebootCancelled Event = "reboot-cancelled"
 	Rebooting       Event = "rebooting"
-	Verified        Event = "verified"    // Snapshot booted and is healthy
-	RolledBack      Event = "rolled-back" // Snapshot failed; From it back to To
-	GaveUp          Event = "gave-up"     // bounded attempts exhausted
+	Verified        Event = "verified"      // Snapshot booted and is healthy
+	HealthFailed    Event = "health-failed" // Snapshot booted and failed its health gate
+	RolledBack      Event = "rolled-back"   // Snapshot failed; From it back to To
+	GaveUp          Event = "gave-up"       // bounded attempts exhausted
 	Held            Event = "held"
 	Unheld          Event = "unheld"
 	BadCleared      Event = "bad-cleared"

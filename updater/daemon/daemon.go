@@ -1,0 +1,359 @@
+// Package daemon is the actor of the update state machine: it owns the
+// state, does the I/O of each phase (check, stage, reboot, verify, roll
+// back) and then makes exactly one transition of updater/state. Commands
+// from the D-Bus API arrive on a channel and run between ticks, so the
+// state has one writer.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/speedia/host/updater/history"
+	"github.com/speedia/host/updater/snapshot"
+	"github.com/speedia/host/updater/state"
+	"github.com/speedia/host/updater/strategy"
+)
+
+// Errors the API maps to D-Bus error names.
+var (
+	ErrBusy     = errors.New("busy")
+	ErrNothing  = errors.New("nothing to do")
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid argument")
+	ErrBad      = errors.New("update marked bad")
+)
+
+// Rebooter schedules reboots (logind).
+type Rebooter interface {
+	ScheduleReboot(ctx context.Context, at time.Time, wall string) error
+	CancelReboot(ctx context.Context) (bool, error)
+	ScheduledReboot(ctx context.Context) (time.Time, bool, error)
+}
+
+// Presence says who would be hurt by a reboot now: block inhibitors and
+// logged-in users, as admin-readable reasons (none: go ahead).
+type Presence interface {
+	RebootBlockers(ctx context.Context) ([]string, error)
+}
+
+// Gate is the health gate after boot: failures names what failed.
+type Gate interface {
+	Verify(ctx context.Context) (failures []string, err error)
+}
+
+// Hook runs before every update reboot (e.g. stopping containers in order).
+// An error postpones the reboot.
+type Hook interface {
+	Name() string
+	BeforeReboot(ctx context.Context) error
+}
+
+// Observer hears about every published change (metrics, D-Bus signals).
+type Observer interface {
+	Changed(v View, phaseChanged bool)
+	Progress(line string)
+}
+
+// Settings are the parts of the configuration the daemon acts on.
+type Settings struct {
+	CheckInterval time.Duration
+	CheckJitter   time.Duration
+	Strategy      strategy.Strategy
+	RebootDelay   time.Duration // wall-message warning before a scheduled reboot
+	WallMessage   string
+	Postpone      time.Duration // max wait for blockers before rebooting anyway
+	MaxAttempts   int           // boots of a new snapshot before giving up
+	Keep          int           // snapshots to keep at cleanup
+	ConfigError   string        // why the settings in force are not the files on disk
+}
+
+// Daemon is the update actor. Fill the fields, then Run.
+type Daemon struct {
+	Engine   snapshot.Engine
+	SyncEtc  func(ctx context.Context) error // carries /etc edits into the pending snapshot; nil: the engine does it
+	Store    Store
+	Rebooter Rebooter
+	Presence Presence
+	Gate     Gate
+	Lock     strategy.Lock
+	Hooks    []Hook
+	Markers  Markers
+	Clock    Clock
+	Rand     func() float64 // in [0,1)
+	BootID   string         // this boot
+	Log      *slog.Logger
+	Observer Observer
+
+	settings Settings
+	st       *state.State
+	booted   int
+	cmds     chan command
+
+	mu   sync.Mutex
+	view View
+}
+
+// View is the published, read-only picture of the daemon for the API.
+type View struct {
+	State         state.State
+	Booted        int
+	Strategy      string
+	NextCheck     time.Time
+	ConfigError   string
+	Settings      Settings
+	Busy          bool // a check or staging is running
+	ScheduledBoot time.Time
+}
+
+// New prepares a daemon with its settings; Run starts it.
+func New(d *Daemon, s Settings) *Daemon {
+	d.settings = s
+	d.cmds = make(chan command)
+	if d.Clock == nil {
+		d.Clock = RealClock{}
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return d
+}
+
+// View returns the current published view.
+func (d *Daemon) View() View {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.view
+}
+
+// Run loads the state, resumes where it was and serves until ctx ends.
+// ready is called once the state is loaded and resumed.
+func (d *Daemon) Run(ctx context.Context, ready func()) error {
+	st, err := d.Store.Load()
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	d.st = st
+	if err := d.refreshBooted(ctx); err != nil {
+		return err
+	}
+	d.resume(ctx)
+	d.publish(true)
+	if ready != nil {
+		ready()
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		before := d.st.Phase
+		d.tick(ctx)
+		d.publish(before != d.st.Phase)
+		if d.st.Phase != before {
+			continue // a change re-ticks at once
+		}
+		wake := d.nextWake()
+		c, stop := d.Clock.At(wake)
+		select {
+		case <-ctx.Done():
+			stop()
+			return nil
+		case cmd := <-d.cmds:
+			stop()
+			before := d.st.Phase
+			res := d.handle(ctx, cmd)
+			d.publish(before != d.st.Phase) // callers see the result in the view at once
+			cmd.reply <- res
+		case <-c:
+			stop()
+		}
+	}
+}
+
+func (d *Daemon) refreshBooted(ctx context.Context) error {
+	list, err := d.Engine.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	if b, ok := snapshot.Booted(list); ok {
+		d.booted = b.Number
+	}
+	if d.st.LastGood == 0 {
+		// A host that never verified an update: what booted is good,
+		// unless it is the snapshot under test.
+		if g, ok := snapshot.LastGood(list); ok {
+			d.st.LastGood = g.Number
+		} else if d.st.Pending == nil || d.st.Pending.Snapshot != d.booted {
+			d.st.LastGood = d.booted
+		}
+	}
+	return nil
+}
+
+// resume turns what happened while the daemon was not running (a reboot, a
+// kill mid-phase) into transitions.
+func (d *Daemon) resume(ctx context.Context) {
+	now := d.Clock.Now()
+	switch d.st.Phase {
+	case state.Checking:
+		d.must(d.st.CheckDone(now, "interrupted; checking again", nil))
+		d.st.NextCheck = now
+	case state.Rebooting:
+		if d.st.BootID == d.BootID {
+			return // killed while waiting for the reboot; the tick re-checks logind
+		}
+		if d.st.Pending != nil && d.booted == d.st.Pending.Snapshot {
+			d.must(d.st.BootedPending(now, d.BootID))
+			return
+		}
+		d.fail(ctx, fmt.Sprintf("snapshot %d did not boot; the host came up on snapshot %d", d.pendingNumber(), d.booted))
+	case state.Verifying:
+		if d.st.BootID == d.BootID {
+			return // killed mid-verify: the tick runs the gate again
+		}
+		if d.st.Pending != nil && d.booted == d.st.Pending.Snapshot {
+			if d.st.Attempts >= d.maxAttempts() {
+				d.fail(ctx, fmt.Sprintf("snapshot %d rebooted %d times before it was verified", d.booted, d.st.Attempts))
+				return
+			}
+			d.must(d.st.BootedPending(now, d.BootID))
+			return
+		}
+		d.fail(ctx, fmt.Sprintf("snapshot %d stopped booting; the host came up on snapshot %d", d.pendingNumber(), d.booted))
+	}
+	if d.st.Phase == state.Staging {
+		// Staging cannot resume (the engine deletes the unfinished
+		// snapshot at its next run); go back and check again at once.
+		if d.st.Pending != nil {
+			d.st.Phase = state.Pending
+		} else {
+			d.st.Phase = state.Idle
+		}
+		d.st.LastCheckResult = "staging interrupted; checking again"
+		d.st.NextCheck = now
+	}
+}
+
+func (d *Daemon) pendingNumber() int {
+	if d.st.Pending == nil {
+		return 0
+	}
+	return d.st.Pending.Snapshot
+}
+
+func (d *Daemon) maxAttempts() int {
+	if d.settings.MaxAttempts < 1 {
+		return 1
+	}
+	return d.settings.MaxAttempts
+}
+
+// must logs a transition the code believed allowed; it never panics.
+func (d *Daemon) must(err error) {
+	if err != nil {
+		d.Log.Error("state transition refused", "err", err)
+	}
+}
+
+// publish saves the state and updates the view; a save error is kept in
+// LastError (the daemon goes on: the host stays safe on its snapshots).
+func (d *Daemon) publish(phaseChanged bool) {
+	if err := d.Store.Save(d.st); err != nil {
+		d.Log.Error("save state", "err", err)
+	}
+	d.Markers.Set(d.st.Pending != nil && (d.st.Phase == state.Pending || d.st.Phase == state.Rebooting))
+	v := View{
+		State:       *d.st,
+		Booted:      d.booted,
+		NextCheck:   d.st.NextCheck,
+		ConfigError: d.settings.ConfigError,
+		Settings:    d.settings,
+		Busy:        d.st.Phase == state.Checking || d.st.Phase == state.Staging,
+	}
+	if d.settings.Strategy != nil {
+		v.Strategy = d.settings.Strategy.Name()
+	}
+	d.mu.Lock()
+	d.view = v
+	d.mu.Unlock()
+	if d.Observer != nil {
+		d.Observer.Changed(v, phaseChanged)
+	}
+}
+
+func (d *Daemon) record(r history.Record) {
+	if r.Time.IsZero() {
+		r.Time = d.Clock.Now()
+	}
+	if r.BootID == "" {
+		r.BootID = d.BootID
+	}
+	if err := d.Store.Append(r); err != nil {
+		d.Log.Error("append history", "err", err)
+	}
+}
+
+// event logs a key event with its journald MESSAGE_ID.
+func (d *Daemon) event(id, msg string, args ...any) {
+	d.Log.Info(msg, append([]any{"message_id", id}, args...)...)
+}
+
+// nextWake is the earliest instant something is due.
+func (d *Daemon) nextWake() time.Time {
+	now := d.Clock.Now()
+	wake := d.st.NextCheck
+	if wake.IsZero() {
+		wake = now.Add(d.settings.CheckInterval)
+	}
+	consider := func(t time.Time) {
+		if !t.IsZero() && t.Before(wake) {
+			wake = t
+		}
+	}
+	if d.st.Phase == state.Pending {
+		consider(d.st.RebootAt)
+	}
+	if d.st.Phase == state.Rebooting && !d.st.RebootAt.IsZero() {
+		// logind reboots; if it did not within a grace period, look again.
+		consider(d.st.RebootAt.Add(d.settings.RebootDelay + 5*time.Minute))
+	}
+	if d.st.Hold != nil && !d.st.Hold.Until.IsZero() {
+		consider(d.st.Hold.Until)
+	}
+	if wake.Before(now) {
+		wake = now
+	}
+	return wake
+}
+
+func (d *Daemon) scheduleNextCheck(now time.Time) {
+	jitter := time.Duration(0)
+	if d.Rand != nil && d.settings.CheckJitter > 0 {
+		jitter = time.Duration(d.Rand() * float64(d.settings.CheckJitter))
+	}
+	d.st.NextCheck = now.Add(d.settings.CheckInterval + jitter)
+}
+
+// fail sends the pending update to rolling-back, towards the last good snapshot.
+func (d *Daemon) fail(ctx context.Context, reason string) {
+	to := d.st.LastGood
+	if to == 0 || (d.st.Pending != nil && to == d.st.Pending.Snapshot) {
+		to = d.booted
+	}
+	if err := d.st.Failed(d.Clock.Now(), to, reason); err != nil {
+		d.must(err)
+		return
+	}
+	d.Log.Warn("update failed; rolling back", "snapshot", d.pendingNumber(), "to", to, "reason", reason)
+}
+
+func (d *Daemon) random() float64 {
+	if d.Rand == nil {
+		return 0
+	}
+	return d.Rand()
+}

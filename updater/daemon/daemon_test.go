@@ -1,0 +1,319 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/speedia/host/updater/history"
+	"github.com/speedia/host/updater/pkgver"
+	"github.com/speedia/host/updater/state"
+	"github.com/speedia/host/updater/strategy"
+	"github.com/speedia/host/updater/window"
+)
+
+var app2 = []pkgver.Change{{Name: "app", Old: "1.0-1", New: "2.0-1", Kind: "upgrade"}}
+var app3 = []pkgver.Change{{Name: "app", Old: "1.0-1", New: "3.0-1", Kind: "upgrade"}}
+
+func immediate() Settings {
+	return Settings{CheckInterval: 24 * time.Hour, Strategy: strategy.Immediate{}, RebootDelay: time.Minute, MaxAttempts: 2, Postpone: 10 * time.Minute}
+}
+
+func phaseIs(p state.Phase) func(View) bool { return func(v View) bool { return v.State.Phase == p } }
+
+func events(t *testing.T, h *host) []history.Event {
+	t.Helper()
+	recs, err := h.d.History(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []history.Event
+	for _, r := range recs {
+		out = append(out, r.Event)
+	}
+	return out
+}
+
+func TestFullCycle(t *testing.T) {
+	h := newHost(t, immediate())
+	h.eng.updates = app2
+	h.start()
+	v := h.wait("reboot scheduled", phaseIs(state.Rebooting))
+	if v.State.Pending.Snapshot != 2 || h.eng.def != 2 {
+		t.Fatalf("pending %d, default %d; want 2", v.State.Pending.Snapshot, h.eng.def)
+	}
+	if at := h.logind.calls[0]; !at.Equal(h.clock.Now().Add(time.Minute)) {
+		t.Errorf("logind reboot at %v, want now + 1m delay", at)
+	}
+	if len(h.events.progress) != 2 {
+		t.Errorf("progress lines %q", h.events.progress)
+	}
+	h.eng.updates = nil // what is installed now
+	h.reboot()
+	v = h.wait("verified", func(v View) bool { return v.State.Phase == state.Idle && v.State.LastGood == 2 })
+	if !slices.Equal(h.eng.marked, []int{2}) || v.State.Reboots != 1 || v.State.Pending != nil {
+		t.Errorf("marked %v reboots %d pending %v", h.eng.marked, v.State.Reboots, v.State.Pending)
+	}
+	want := []history.Event{history.Checked, history.Staged, history.RebootScheduled, history.Rebooting, history.Verified}
+	if got := events(t, h); !slices.Equal(got, want) {
+		t.Errorf("history %v, want %v", got, want)
+	}
+}
+
+func TestWindowInFutureWaits(t *testing.T) {
+	s := immediate()
+	// 2026-11-18 is a Wednesday; the window is Sunday 03:00 UTC.
+	var days [7]bool
+	days[time.Sunday] = true
+	s.Strategy = strategy.Periodic{Schedule: window.Schedule{Windows: []window.Window{{Days: days, Start: 3 * 60, Length: 2 * time.Hour}}, Location: time.UTC}}
+	h := newHost(t, s)
+	h.eng.updates = app2
+	h.start()
+	v := h.wait("planned", func(v View) bool { return v.State.Phase == state.Pending && !v.State.RebootAt.IsZero() })
+	sunday := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	if v.State.RebootAt.Before(sunday) || !v.State.RebootAt.Before(sunday.Add(2*time.Hour)) {
+		t.Fatalf("reboot planned %v, want inside Sun 03:00-05:00", v.State.RebootAt)
+	}
+	if h.logind.reboots() != 0 {
+		t.Fatal("rebooted outside the window")
+	}
+	// A clock jump into the window wakes the daemon, which reboots.
+	h.clock.Set(v.State.RebootAt.Add(time.Second))
+	h.wait("rebooting in window", phaseIs(state.Rebooting))
+}
+
+func TestHealthFailureRollsBackAndMarksBad(t *testing.T) {
+	h := newHost(t, immediate())
+	h.eng.updates = app2
+	h.start()
+	h.wait("rebooting", phaseIs(state.Rebooting))
+	h.gate.failures = []string{"app.check: exit status 1"}
+	h.reboot() // into 2, which fails
+	v := h.wait("rollback reboot", func(v View) bool {
+		return v.State.Phase == state.RollingBack && v.State.BootID != ""
+	})
+	if h.eng.def != 1 || v.State.RollbackTo != 1 || !v.State.IsBad(state.UpdateID(app2)) {
+		t.Fatalf("default %d, rollback to %d, bad %v", h.eng.def, v.State.RollbackTo, v.State.Bad)
+	}
+	h.reboot() // back on 1
+	v = h.wait("rolled back", phaseIs(state.Idle))
+	if v.Booted != 1 || v.State.Rollbacks != 1 || v.State.LastError == "" {
+		t.Fatalf("booted %d rollbacks %d error %q", v.Booted, v.State.Rollbacks, v.State.LastError)
+	}
+	// The same package set is offered again: not staged.
+	stages := h.eng.stages
+	_, err := h.d.Check(context.Background())
+	if !errors.Is(err, ErrBad) || h.eng.stages != stages {
+		t.Fatalf("check of a bad update: err %v, stages %d -> %d", err, stages, h.eng.stages)
+	}
+	// A newer update is a different set and is staged.
+	h.eng.updates = app3
+	if _, err := h.d.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.eng.stages != stages+1 {
+		t.Fatal("newer update not staged")
+	}
+	want := []history.Event{history.Checked, history.Staged, history.RebootScheduled, history.Rebooting,
+		history.HealthFailed, history.Rebooting, history.RolledBack, history.Skipped, history.Checked, history.Staged}
+	if got := events(t, h)[:len(want)]; !slices.Equal(got, want) {
+		t.Errorf("history %v, want %v", got, want)
+	}
+}
+
+func TestKillInEachPhaseResumes(t *testing.T) {
+	// Killed while rebooting (same boot): still rebooting, no second reboot.
+	h := newHost(t, immediate())
+	h.eng.updates = app2
+	h.start()
+	h.wait("rebooting", phaseIs(state.Rebooting))
+	h.restart()
+	if v := h.d.View(); v.State.Phase != state.Rebooting || h.logind.reboots() != 1 {
+		t.Fatalf("after kill while rebooting: %s, %d reboots", v.State.Phase, h.logind.reboots())
+	}
+	// Killed while verifying (same boot): the gate runs again.
+	h.gate.failures = nil
+	h.eng.updates = nil
+	h.reboot()
+	h.wait("verified", phaseIs(state.Idle))
+	st, _ := h.d.Store.Load()
+	st.Phase, st.Pending, st.BootID = state.Verifying, &state.Update{ID: "x", Snapshot: 2}, h.d.BootID
+	h.stop()
+	if err := (Store{Dir: h.dir}).Save(st); err != nil {
+		t.Fatal(err)
+	}
+	runs := h.gate.runs
+	h.bootSeq--
+	h.start()
+	h.wait("verified again", phaseIs(state.Idle))
+	if h.gate.runs != runs+1 {
+		t.Errorf("gate runs %d -> %d", runs, h.gate.runs)
+	}
+
+	// Killed while checking or staging: back, and check again at once.
+	for _, p := range []state.Phase{state.Checking, state.Staging} {
+		st, _ := h.d.Store.Load()
+		st.Phase = p
+		h.stop()
+		if err := (Store{Dir: h.dir}).Save(st); err != nil {
+			t.Fatal(err)
+		}
+		h.eng.updates = app3
+		stages := h.eng.stages
+		h.bootSeq--
+		h.start()
+		v := h.wait("staged after "+string(p), func(v View) bool { return v.State.Phase == state.Rebooting })
+		if h.eng.stages != stages+1 || v.State.Pending.ID != state.UpdateID(app3) {
+			t.Fatalf("after kill in %s: stages %d -> %d", p, stages, h.eng.stages)
+		}
+		h.eng.updates = nil
+		h.reboot()
+		h.wait("verified", phaseIs(state.Idle))
+	}
+}
+
+func TestPendingSnapshotDidNotBoot(t *testing.T) {
+	h := newHost(t, immediate())
+	h.eng.updates = app2
+	h.start()
+	h.wait("rebooting", phaseIs(state.Rebooting))
+	h.eng.def = 1 // firmware fell back: snapshot 1 boots
+	h.reboot()
+	v := h.wait("rolled back", phaseIs(state.Idle))
+	if !v.State.IsBad(state.UpdateID(app2)) || v.State.Rollbacks != 1 || h.logind.reboots() != 1 {
+		t.Fatalf("bad %v rollbacks %d reboots %d", v.State.Bad, v.State.Rollbacks, h.logind.reboots())
+	}
+}
+
+func TestNoBootLoop(t *testing.T) {
+	h := newHost(t, immediate())
+	h.eng.updates = app2
+	h.start()
+	h.wait("rebooting", phaseIs(state.Rebooting))
+	h.gate.failures = []string{"broken"}
+	h.reboot()
+	h.wait("rollback issued", func(v View) bool { return v.State.Phase == state.RollingBack && v.State.BootID != "" })
+	// The rollback target never comes up: snapshot 2 keeps booting.
+	for i := 0; i < 3; i++ {
+		h.eng.def = 2
+		h.reboot()
+		if h.d.View().State.Phase == state.Idle {
+			break
+		}
+		h.wait("rollback issued", func(v View) bool { return v.State.BootID == h.d.BootID || v.State.Phase == state.Idle })
+	}
+	v := h.wait("gave up", phaseIs(state.Idle))
+	if reboots := h.logind.reboots(); reboots > 1+h.settings.MaxAttempts {
+		t.Errorf("%d reboots: not bounded", reboots)
+	}
+	if v.State.LastError == "" || !slices.Contains(events(t, h), history.GaveUp) {
+		t.Errorf("no report: %q %v", v.State.LastError, events(t, h))
+	}
+}
+
+func TestNewerUpdateReplacesPending(t *testing.T) {
+	s := immediate()
+	s.Strategy = strategy.Manual{}
+	s.CheckInterval = time.Hour
+	h := newHost(t, s)
+	h.eng.updates = app2
+	h.start()
+	v := h.wait("pending", func(v View) bool { return v.State.Phase == state.Pending && v.State.RebootReason != "" })
+	if v.State.Pending.Snapshot != 2 {
+		t.Fatalf("pending %+v", v.State)
+	}
+	h.eng.updates = app3
+	h.clock.Advance(2 * time.Hour)
+	v = h.wait("replaced", func(v View) bool { return v.State.Pending != nil && v.State.Pending.Snapshot == 3 })
+	if h.logind.reboots() != 0 || h.eng.def != 3 {
+		t.Fatalf("reboots %d default %d", h.logind.reboots(), h.eng.def)
+	}
+	// A failing newer update keeps the older one pending.
+	h.eng.updates = []pkgver.Change{{Name: "app", Old: "1.0-1", New: "4.0-1"}}
+	h.eng.stageErr = errBoom
+	h.clock.Advance(2 * time.Hour)
+	v = h.wait("stage failed", func(v View) bool { return v.State.LastError != "" })
+	if v.State.Phase != state.Pending || v.State.Pending.Snapshot != 3 {
+		t.Fatalf("after failed newer staging: %s %+v", v.State.Phase, v.State.Pending)
+	}
+	at, err := h.d.Reboot(context.Background(), "now")
+	if err != nil || !at.Equal(h.clock.Now()) {
+		t.Fatalf("reboot now: %v %v", at, err)
+	}
+	if h.logind.reboots() != 1 {
+		t.Fatal("admin reboot did not reach logind")
+	}
+}
+
+func TestHoldAndApply(t *testing.T) {
+	h := newHost(t, immediate())
+	h.start()
+	h.wait("first check", func(v View) bool { return !v.State.LastCheck.IsZero() })
+	ctx := context.Background()
+	if err := h.d.Hold(ctx, "customer launch", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	h.eng.updates = app2
+	if n, err := h.d.Check(ctx); err != nil || n != 1 || h.eng.stages != 0 {
+		t.Fatalf("held check: n %d err %v stages %d", n, err, h.eng.stages)
+	}
+	n, err := h.d.Apply(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("apply: %d %v", n, err)
+	}
+	v := h.wait("pending, not rebooting", func(v View) bool { return v.State.Phase == state.Pending && v.State.RebootReason != "" })
+	if h.logind.reboots() != 0 {
+		t.Fatalf("rebooted while held (%s)", v.State.RebootReason)
+	}
+	if err := h.d.Unhold(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("rebooting after unhold", phaseIs(state.Rebooting))
+	if err := h.d.CancelReboot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v = h.wait("cancelled", phaseIs(state.Pending))
+	if h.logind.scheduled || !v.State.Pending.Cancelled {
+		t.Fatalf("logind still scheduled %v / %+v", h.logind.scheduled, v.State.Pending)
+	}
+}
+
+func TestBlockersPostponeBounded(t *testing.T) {
+	h := newHost(t, immediate())
+	h.presence.blockers = []string{"alice is logged in from 10.0.0.1"}
+	h.eng.updates = app2
+	h.start()
+	v := h.wait("postponed", func(v View) bool { return v.State.Phase == state.Pending && !v.State.PostponedSince.IsZero() })
+	if h.logind.reboots() != 0 {
+		t.Fatal("rebooted over a logged-in user")
+	}
+	for i := 0; i < 20 && h.d.View().State.Phase == state.Pending; i++ {
+		h.clock.Advance(time.Minute)
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.wait("rebooting after the postpone limit", phaseIs(state.Rebooting))
+	if got := h.clock.Now().Sub(v.State.PostponedSince); got < h.settings.Postpone {
+		t.Errorf("rebooted after %v of postponing, limit %v", got, h.settings.Postpone)
+	}
+}
+
+func TestRollbackCommand(t *testing.T) {
+	s := immediate()
+	s.Strategy = strategy.Manual{}
+	h := newHost(t, s)
+	h.eng.updates = app2
+	h.start()
+	h.wait("pending", phaseIs(state.Pending))
+	n, err := h.d.Rollback(context.Background(), 0, "")
+	if err != nil || n != 1 || h.eng.def != 1 {
+		t.Fatalf("rollback: %d %v default %d", n, err, h.eng.def)
+	}
+	if v := h.wait("idle", phaseIs(state.Idle)); v.State.Pending != nil {
+		t.Fatal("pending kept after rollback")
+	}
+	if _, err := h.d.Rollback(context.Background(), 9, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rollback to a missing snapshot: %v", err)
+	}
+}
