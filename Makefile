@@ -33,9 +33,17 @@ lint:
 # All tiers the machine supports; each skipped tier says why.
 test: lint unit integration e2e
 
+# Each fuzz target runs briefly on every test run; longer runs by hand:
+# go test -fuzz FuzzLoad -fuzztime 10m ./updater/config/
+FUZZ := pkgver:FuzzDebianAntisymmetric config:FuzzLoad window:FuzzParseDays window:FuzzParseClock \
+        window:FuzzParseBlackout window:FuzzNext
+
 unit:
 	$(GO) test $(GOFLAGS) -count=1 ./...
-	$(GO) test $(GOFLAGS) -run '^$$' -fuzz FuzzDebianAntisymmetric -fuzztime 5s ./updater/pkgver/
+	@for f in $(FUZZ); do \
+	  echo "fuzz $$f (3s)"; \
+	  out=$$($(GO) test $(GOFLAGS) -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime 3s ./updater/$${f%%:*}/ 2>&1) || { echo "$$out"; exit 1; }; \
+	done
 
 integration:
 	@if ! tests/can-integrate; then echo "SKIPPED integration tier: $$(tests/can-integrate --why)"; \

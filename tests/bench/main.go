@@ -4,6 +4,9 @@
 //	staging overhead = time to stage an upgrade into a new snapshot
 //	                   / time to apply the same upgrade in place on a copy
 //	                   (goal: at most 1.1)
+//	idle daemon       = resident memory of speedia-updated, idle between
+//	                   checks, / 20 MiB (goal: at most 1), and its wakeups
+//	                   over 60 s (goal: none)
 //
 // Both sides run inside the same booted test host, as transient services,
 // with the same apt-get update + dist-upgrade of a 25 MiB, 400-file package;
@@ -27,22 +30,28 @@ import (
 
 func main() {
 	rounds := flag.Int("rounds", 7, "measurements of each side")
+	idleFor := flag.Duration("idle", 60*time.Second, "idle daemon measurement window")
 	flag.Parse()
 	testhost.Reexec()
-	if err := bench(context.Background(), *rounds); err != nil {
+	if err := bench(context.Background(), *rounds, *idleFor); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(ctx context.Context, rounds int) error {
+func bench(ctx context.Context, rounds int, idleFor time.Duration) error {
 	bin, err := os.MkdirTemp("", "speedia-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	if err := testhost.BuildGo(ctx, "cmd/speedia-updated", filepath.Join(bin, "speedia-updated")); err != nil {
-		return err
+	for _, cmd := range []string{"speedia-updated", "speedia-update"} {
+		if err := testhost.BuildGo(ctx, "cmd/"+cmd, filepath.Join(bin, cmd)); err != nil {
+			return err
+		}
+	}
+	if err := idle(ctx, bin, idleFor); err != nil {
+		return fmt.Errorf("idle daemon: %w", err)
 	}
 	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-bench"})
 	if err != nil {

@@ -1,152 +1,509 @@
-// Command demo shows Speedia host's update cycle on the built-in test host:
-// a real booted Debian (systemd, logind, snapper) on btrfs, updated into a
-// new snapshot, rebooted, and checked. Run it with `make demo` (root).
+// Command demo shows Speedia host's whole update cycle with the real daemon
+// on the built-in test host: a booted Debian (systemd, D-Bus, logind,
+// snapper) on btrfs, where speedia-updated runs as a systemd service and
+// the admin talks to it with speedia-update. It stages an update, waits for
+// the maintenance window, reboots through logind, verifies the health gate,
+// and rolls a bad update back by itself. Run it with `make demo` (root).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"text/tabwriter"
+	"syscall"
 	"time"
 
 	"github.com/speedia/host/tests/testhost"
-	"github.com/speedia/host/updater/snapshot"
+	"github.com/speedia/host/units"
+	"github.com/speedia/host/updater/run"
 )
 
-var start = time.Now()
+// Bounds of the waits; on this machine each takes a few seconds at most.
+const (
+	firstCheckWait = 60 * time.Second
+	stageWait      = 90 * time.Second
+	verifyWait     = 90 * time.Second
+	rollbackWait   = 120 * time.Second
+	quietWait      = 2 * time.Second // proof that nothing reboots outside the window
+)
 
-func step(format string, args ...any) {
-	fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-}
+const cli = "/usr/bin/speedia-update"
+
+// healthCheck is the admin's own gate check: this site does not allow the
+// test kernel 2.0 (the stand-in for an update that breaks the host).
+const healthCheck = `#!/bin/sh
+# Site policy: speedia-testkernel 2.0 breaks our hardware.
+v=$(dpkg-query -W -f='${Version}' speedia-testkernel)
+[ "$v" = 1.0 ] || { echo "speedia-testkernel $v is not allowed on this site"; exit 1; }
+`
 
 func main() {
+	if !testhost.PrivateMountNS() {
+		// Ctrl-C reaches the whole process group: the re-executed child
+		// cleans up and exits, and this parent waits for it.
+		signal.Ignore(os.Interrupt)
+	}
 	testhost.Reexec()
-	if err := demo(context.Background()); err != nil {
+	// Caught until the end, so that a second Ctrl-C does not cut the
+	// teardown short (which would leave a loop device behind).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d := &demo{start: time.Now()}
+	err := d.run(ctx)
+	d.summary()
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "demo interrupted; the test host was removed")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
 }
 
-func demo(ctx context.Context) error {
-	step("Building speedia-updated")
+// status is the part of `speedia-update status --json` the demo reads.
+type status struct {
+	Phase           string     `json:"phase"`
+	Booted          uint32     `json:"booted"`
+	Pending         uint32     `json:"pending"`
+	LastGood        uint32     `json:"last_good"`
+	NextReboot      *time.Time `json:"next_reboot"`
+	LastCheckResult string     `json:"last_check_result"`
+	LastError       string     `json:"last_error"`
+	BadUpdates      []struct {
+		ID      string `json:"id"`
+		Summary string `json:"summary"`
+	} `json:"bad_updates"`
+}
+
+func (s status) String() string {
+	return fmt.Sprintf("phase %s, booted %d, pending %d, last good %d, last check %q, last error %q, %d bad updates",
+		s.Phase, s.Booted, s.Pending, s.LastGood, s.LastCheckResult, s.LastError, len(s.BadUpdates))
+}
+
+type stepTime struct {
+	title      string
+	start, end time.Time
+}
+
+type demo struct {
+	ctx   context.Context
+	h     *testhost.Host
+	start time.Time
+	steps []stepTime
+}
+
+// step starts a numbered step of the narrative (and ends the previous one).
+func (d *demo) step(title string) {
+	now := time.Now()
+	d.endStep(now)
+	d.steps = append(d.steps, stepTime{title: title, start: now})
+	fmt.Printf("\n== %d. %s\n", len(d.steps), title)
+}
+
+func (d *demo) endStep(now time.Time) {
+	if n := len(d.steps); n > 0 && d.steps[n-1].end.IsZero() {
+		d.steps[n-1].end = now
+	}
+}
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Printf("[%5.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// show runs speedia-update inside the host and prints the command and its
+// output, as an admin would see them.
+func (d *demo) show(args ...string) (int, error) {
+	out, code, err := d.cli(args...)
+	if err != nil {
+		return code, err
+	}
+	fmt.Printf("  # speedia-update %s", strings.Join(args, " "))
+	if code != 0 {
+		fmt.Printf("   (exit %d)", code)
+	}
+	fmt.Println()
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		fmt.Println("  " + l)
+	}
+	return code, nil
+}
+
+// cli runs speedia-update inside the host as a client of the real daemon;
+// a non-zero exit is a code, not an error.
+func (d *demo) cli(args ...string) (string, int, error) {
+	out, err := d.h.Run(d.ctx, nil, nil, append([]string{cli}, args...)...)
+	var ee *run.ExitError
+	if errors.As(err, &ee) && ee.Code > 0 {
+		return out + ee.Stderr, ee.Code, nil
+	}
+	if err != nil {
+		return out, -1, fmt.Errorf("speedia-update %s: %w", strings.Join(args, " "), err)
+	}
+	return out, 0, nil
+}
+
+// must runs speedia-update and fails unless it exits with want.
+func (d *demo) must(want int, args ...string) error {
+	code, err := d.show(args...)
+	if err != nil {
+		return err
+	}
+	if code != want {
+		return fmt.Errorf("speedia-update %s: exit %d, want %d", strings.Join(args, " "), code, want)
+	}
+	return nil
+}
+
+func (d *demo) status() (status, error) {
+	out, code, err := d.cli("status", "--json")
+	if err != nil {
+		return status{}, err
+	}
+	if code != 0 {
+		return status{}, fmt.Errorf("speedia-update status: exit %d: %s", code, strings.TrimSpace(out))
+	}
+	var s status
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		return status{}, fmt.Errorf("speedia-update status --json: %w", err)
+	}
+	return s, nil
+}
+
+// waitStatus polls the daemon until cond holds. Errors on the way (the
+// daemon restarting, the host rebooting) are retried until the deadline.
+func (d *demo) waitStatus(what string, limit time.Duration, cond func(status) bool) (status, error) {
+	deadline := time.Now().Add(limit)
+	var last status
+	var lastErr error
+	for {
+		s, err := d.status()
+		if err == nil && cond(s) {
+			return s, nil
+		}
+		if err == nil {
+			last, lastErr = s, nil
+		} else {
+			lastErr = err
+		}
+		if time.Now().After(deadline) {
+			if lastErr != nil {
+				return s, fmt.Errorf("no %s after %v: %w", what, limit, lastErr)
+			}
+			return s, fmt.Errorf("no %s after %v; daemon status: %v", what, limit, last)
+		}
+		if err := sleep(d.ctx, 300*time.Millisecond); err != nil {
+			return s, err
+		}
+	}
+}
+
+// waitBoots waits until the host has booted n times and runs again.
+func (d *demo) waitBoots(n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for d.h.Boots() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the host booted %d times in all, want %d within %v", d.h.Boots(), n, limit)
+		}
+		if err := sleep(d.ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return d.h.WaitRunning(d.ctx)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// config writes /etc/speedia/update.toml with one 3-hour maintenance window
+// that opens at start (UTC), and reloads the daemon. Short delays keep the
+// demo quick: no check jitter, 1 s warning before a reboot, no minimum gap
+// between reboots.
+func (d *demo) config(start time.Time) error {
+	start = start.UTC()
+	toml := fmt.Sprintf(`# written by the demo
+[check]
+interval = "24h"
+jitter = "0s"
+[reboot]
+strategy = "periodic"
+timezone = "UTC"
+delay = "1s"
+min_gap = "0s"
+jitter = "0s"
+[[reboot.window]]
+days = %q
+start = %q
+length = "3h"
+[health]
+timeout = "30s"
+max_attempts = 2
+`, start.Weekday().String()[:3], start.Format("15:04"))
+	if err := d.h.WriteFile("/etc/speedia/update.toml", toml); err != nil {
+		return err
+	}
+	return d.must(0, "reload")
+}
+
+// span names a 3-hour window opening at start, as the config means it.
+func span(start time.Time) string {
+	start = start.UTC()
+	return fmt.Sprintf("%s-%s UTC", start.Format("Mon 15:04"), start.Add(3*time.Hour).Format("15:04"))
+}
+
+func (d *demo) bootID() (string, error) { return d.h.BootID() }
+
+// versions says what runs: the test app's version and the kernel.
+func (d *demo) versions() string {
+	app, _ := d.h.ReadFile("/usr/share/speedia-testapp/version")
+	kernel, _ := d.h.Direct(d.ctx, "ls", "/usr/lib/modules")
+	return fmt.Sprintf("testapp %s, kernel %s", strings.TrimSpace(app), strings.Join(strings.Fields(kernel), " "))
+}
+
+func (d *demo) run(ctx context.Context) (err error) {
+	d.ctx = ctx
+	fmt.Println("Speedia host: the update daemon's whole cycle on a real booted test host")
+	fmt.Println("(Debian bookworm in systemd-nspawn on btrfs; systemd, D-Bus and logind are real).")
+
+	d.step("Boot the test host: snapshot 1, app 1.0, speedia-updated running")
+	d.say("Building speedia-updated and speedia-update")
 	bin, err := os.MkdirTemp("", "speedia-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	if err := testhost.BuildGo(ctx, "cmd/speedia-updated", filepath.Join(bin, "speedia-updated")); err != nil {
-		return err
+	for _, cmd := range []string{"speedia-updated", "speedia-update"} {
+		if err := testhost.BuildGo(ctx, "cmd/"+cmd, filepath.Join(bin, cmd)); err != nil {
+			return err
+		}
 	}
-	step("Preparing the test host: Debian bookworm on btrfs, snapshot layout (first run builds the root filesystem, ~30 s)")
-	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-demo"})
+	d.say("Preparing the host's disk: snapshot 1 with both binaries and their units (the first run ever builds the root filesystem, ~30 s)")
+	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-demo", Prepare: func(root string) error {
+		return units.Install(root, map[string]string{
+			"speedia-updated": filepath.Join(bin, "speedia-updated"),
+			"speedia-update":  filepath.Join(bin, "speedia-update"),
+		})
+	}})
 	if err != nil {
 		return err
 	}
+	d.h = h
 	defer func() {
-		step("Stopping the test host and removing its disk")
-		if err := h.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "teardown:", err)
+		if err != nil && ctx.Err() == nil {
+			d.diagnose()
+		}
+		d.endStep(time.Now())
+		d.say("Stopping the test host and removing its disk")
+		if cerr := h.Close(); cerr != nil {
+			fmt.Fprintln(os.Stderr, "teardown:", cerr)
 		}
 	}()
-	updated, err := h.Install(filepath.Join(bin, "speedia-updated"))
-	if err != nil {
-		return err
-	}
-	step("Booting it with systemd-nspawn")
+	d.say("Booting it with systemd-nspawn")
 	if err := h.Boot(ctx); err != nil {
 		return err
 	}
-	engine := func(args ...string) (string, error) {
-		out, err := h.Run(ctx, nil, nil, append([]string{updated}, args...)...)
-		if err != nil {
-			return out, fmt.Errorf("speedia-updated %s: %w", strings.Join(args, " "), err)
-		}
-		return out, nil
+	if out, _ := h.Direct(ctx, "systemctl", "is-active", units.Service); strings.TrimSpace(out) != "active" {
+		return fmt.Errorf("%s is %q after boot", units.Service, strings.TrimSpace(out))
 	}
-	list := func() ([]snapshot.Snapshot, error) {
-		out, err := engine("snapshots", "--json")
-		if err != nil {
-			return nil, err
-		}
-		var l []snapshot.Snapshot
-		return l, json.Unmarshal([]byte(out), &l)
+	d.say("Up: %s; %s is active", d.versions(), units.Service)
+	if _, err := d.waitStatus("first check of the daemon", firstCheckWait, func(s status) bool {
+		return s.Phase == "idle" && s.LastCheckResult != ""
+	}); err != nil {
+		return err
 	}
-	before, err := list()
+	d.say("The daemon checked for updates at start: none")
+	if err := d.must(0, "status"); err != nil {
+		return err
+	}
+
+	d.step("New packages, maintenance window in two days: staged, no reboot")
+	window := time.Now().Add(48 * time.Hour).Truncate(time.Hour)
+	d.say("The admin sets the maintenance window in /etc/speedia/update.toml: %s, in two days", span(window))
+	if err := d.config(window); err != nil {
+		return err
+	}
+	if err := h.SetRepo("app2"); err != nil {
+		return err
+	}
+	d.say("The mirror publishes speedia-testapp 2.0; the admin asks for a check now")
+	boots := h.Boots()
+	if err := d.must(0, "check"); err != nil {
+		return err
+	}
+	s, err := d.waitStatus("pending update with a reboot planned", stageWait, func(s status) bool {
+		return s.Phase == "pending" && s.NextReboot != nil
+	})
 	if err != nil {
 		return err
 	}
-	kernel, _ := h.Direct(ctx, "ls", "/usr/lib/modules")
-	app, _ := h.ReadFile("/usr/share/speedia-testapp/version")
-	step("Running snapshot 1: testapp %s, kernel %s; root is read-only", strings.TrimSpace(app), strings.TrimSpace(kernel))
+	if s.Pending != 2 || s.NextReboot.Before(time.Now().Add(24*time.Hour)) {
+		return fmt.Errorf("after the check: %v, next reboot %v; want snapshot 2 pending until the window", s, s.NextReboot)
+	}
+	if err := d.must(0, "status"); err != nil {
+		return err
+	}
+	if err := sleep(ctx, quietWait); err != nil {
+		return err
+	}
+	if h.Boots() != boots {
+		return errors.New("the host rebooted outside its maintenance window")
+	}
+	d.say("%v later: no reboot; still running %s", quietWait, d.versions())
 
-	step("Publishing an update in the host's apt repository: testapp 2.0 and a new kernel")
+	d.step("The window opens: reboot through logind, health gate, snapshot 2 good")
+	before, err := d.bootID()
+	if err != nil {
+		return err
+	}
+	boots = h.Boots()
+	window = time.Now().Add(-30 * time.Minute)
+	d.say("Two days pass (simulated): the admin moves the window to %s, open now", span(window))
+	if err := d.config(window); err != nil {
+		return err
+	}
+	d.say("Nobody touches the host: the daemon schedules the reboot with logind (1 s warning)")
+	if err := h.WaitReboot(ctx, before, boots); err != nil {
+		return fmt.Errorf("the daemon did not reboot the host in its window: %w", err)
+	}
+	d.say("Rebooted (boot %d); the daemon runs the health gate", h.Boots())
+	s, err = d.waitStatus("verified snapshot 2", verifyWait, func(s status) bool {
+		return s.Phase == "idle" && s.LastGood == s.Booted
+	})
+	if err != nil {
+		return err
+	}
+	if s.Booted != 2 {
+		return fmt.Errorf("after the update: %v; want snapshot 2 booted", s)
+	}
+	d.say("Snapshot 2 passed the gate and is marked good; running %s", d.versions())
+	if err := d.must(0, "status"); err != nil {
+		return err
+	}
+
+	d.step("A bad update: the health gate fails and the daemon rolls back by itself")
+	if err := os.MkdirAll(fmt.Sprintf("/proc/%d/root/etc/speedia/health.d", h.PID()), 0o755); err != nil {
+		return err
+	}
+	if err := h.WriteFile("/etc/speedia/health.d/10-kernel", healthCheck); err != nil {
+		return err
+	}
+	if _, err := h.Direct(ctx, "chmod", "755", "/etc/speedia/health.d/10-kernel"); err != nil {
+		return err
+	}
+	d.say("The admin adds /etc/speedia/health.d/10-kernel: fails on speedia-testkernel 2.0")
 	if err := h.SetRepo("kernel2"); err != nil {
 		return err
 	}
-	h.WriteFile("/etc/speedia-testapp.conf", "# edited by the admin\nlisten=9090\n")
-	step("The admin edits /etc/speedia-testapp.conf (a config file the update also changes)")
-
-	step("speedia-updated stage: apt runs inside a new snapshot; the running root is not touched")
-	out, err := engine("stage", "--json", "--description", "demo update")
+	d.say("The mirror publishes speedia-testkernel 2.0 (a new kernel); the admin asks for a check")
+	if before, err = d.bootID(); err != nil {
+		return err
+	}
+	boots = h.Boots()
+	if err := d.must(0, "check"); err != nil {
+		return err
+	}
+	d.say("The window is open: the daemon reboots into snapshot 3 at once")
+	if err := h.WaitReboot(ctx, before, boots); err != nil {
+		return fmt.Errorf("the daemon did not reboot into the new update: %w", err)
+	}
+	d.say("Rebooted (boot %d); the daemon runs the health gate", h.Boots())
+	if err := d.waitBoots(boots+2, rollbackWait); err != nil {
+		return fmt.Errorf("no rollback reboot: %w", err)
+	}
+	d.say("Rebooted again (boot %d)", h.Boots())
+	s, err = d.waitStatus("rollback to snapshot 2", rollbackWait, func(s status) bool {
+		return s.Phase == "idle" && s.Booted == 2
+	})
 	if err != nil {
 		return err
 	}
-	var res snapshot.StageResult
-	if err := json.Unmarshal([]byte(out), &res); err != nil {
-		return err
+	if len(s.BadUpdates) != 1 || s.LastError == "" {
+		return fmt.Errorf("after the rollback: %v; want one bad update and the reason", s)
 	}
-	step("Staged snapshot %d (%d packages changed, kernel changed: %v); full log %s", res.Snapshot.Number, len(res.Changes), res.KernelChanged, res.Log)
-	app, _ = h.ReadFile("/usr/share/speedia-testapp/version")
-	step("Still running the old snapshot: testapp %s", strings.TrimSpace(app))
-
-	if _, err := engine("sync-etc"); err != nil {
-		return err
-	}
-	step("Rebooting (edits to /etc since staging were carried into the new snapshot)")
-	if err := h.Reboot(ctx); err != nil {
-		return err
-	}
-	after, err := list()
+	hist, _, err := d.cli("history", "--json")
 	if err != nil {
 		return err
 	}
-	b, _ := snapshot.Booted(after)
-	kernel, _ = h.Direct(ctx, "ls", "/usr/lib/modules")
-	app, _ = h.ReadFile("/usr/share/speedia-testapp/version")
-	conf, _ := h.ReadFile("/etc/speedia-testapp.conf")
-	_, rwErr := h.Direct(ctx, "touch", "/usr/probe")
-	step("Booted snapshot %d: testapp %s, kernel %s, root read-only: %v", b.Number, strings.TrimSpace(app), strings.TrimSpace(kernel), rwErr != nil)
-	step("The admin's config survived: %q (the package's version is kept as .dpkg-dist)", strings.SplitN(conf, "\n", 2)[0])
-	if _, err := engine("mark-good", fmt.Sprint(b.Number)); err != nil {
+	for _, ev := range []string{`"health-failed"`, `"rolled-back"`} {
+		if !strings.Contains(hist, ev) {
+			return fmt.Errorf("the daemon's history lacks %s:\n%s", ev, hist)
+		}
+	}
+	d.say("The gate failed, the daemon rolled back to snapshot 2 and rebooted: %s", d.versions())
+	if err := d.must(0, "status"); err != nil {
 		return err
 	}
-	step("Marked snapshot %d good", b.Number)
-	after, _ = list()
-
-	fmt.Println("\nSnapshots before:")
-	printSnapshots(before)
-	fmt.Println("\nSnapshots after:")
-	printSnapshots(after)
-	fmt.Println("\nPackage changes:")
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PACKAGE\tOLD\tNEW\tCHANGE")
-	for _, c := range res.Changes {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Name, c.Old, c.New, c.Kind)
+	d.say("The update is marked bad: a new check refuses to stage it again (exit 6)")
+	if err := d.must(6, "check"); err != nil {
+		return err
 	}
-	tw.Flush()
-	fmt.Println()
+	if err := d.must(0, "snapshots"); err != nil {
+		return err
+	}
+	if err := d.must(0, "history"); err != nil {
+		return err
+	}
+	d.endStep(time.Now())
 	return nil
 }
 
-func printSnapshots(list []snapshot.Snapshot) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tSTATE\tBOOTED\tNEXT\tGOOD\tDESCRIPTION")
-	for _, s := range list {
-		fmt.Fprintf(tw, "  %d\t%s\t%v\t%v\t%v\t%s\n", s.Number, s.State, s.Booted, s.Default, s.Good, s.Description)
+// diagnose prints what explains a failure: the daemon's journal (all boots;
+// /var/log/journal is shared by the snapshots) and the console's tail.
+func (d *demo) diagnose() {
+	if d.h == nil {
+		return
 	}
-	tw.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Fprintln(os.Stderr, "\n--- journal of speedia-updated (last 80 lines) ---")
+	if out, err := d.h.Direct(ctx, "journalctl", "-u", units.Service, "--no-pager", "-n", "80"); err != nil {
+		fmt.Fprintf(os.Stderr, "(journalctl: %v)\n", err)
+	} else {
+		fmt.Fprint(os.Stderr, out)
+	}
+	fmt.Fprintln(os.Stderr, "--- console (last 20 lines) ---")
+	fmt.Fprintln(os.Stderr, consoleTail(d.h, 20))
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// consoleTail is the console's last n lines without colour codes, one a
+// line (Host.ConsoleTail joins them into one for error messages).
+func consoleTail(h *testhost.Host, n int) string {
+	b, _ := io.ReadAll(h.Console())
+	lines := strings.Split(strings.TrimRight(ansi.ReplaceAllString(string(b), ""), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// summary prints the wall time of each step.
+func (d *demo) summary() {
+	if len(d.steps) == 0 {
+		return
+	}
+	width := len("total (build and teardown included)")
+	for i, s := range d.steps {
+		width = max(width, len(fmt.Sprintf("%d. %s", i+1, s.title)))
+	}
+	fmt.Println("\nElapsed:")
+	for i, s := range d.steps {
+		end := s.end
+		if end.IsZero() {
+			end = time.Now()
+		}
+		fmt.Printf("  %-*s %6.1fs\n", width, fmt.Sprintf("%d. %s", i+1, s.title), end.Sub(s.start).Seconds())
+	}
+	fmt.Printf("  %-*s %6.1fs\n", width, "total (build and teardown included)", time.Since(d.start).Seconds())
 }

@@ -62,7 +62,7 @@ type Reboot struct {
 type Health struct {
 	Timeout       time.Duration // all checks must pass within this after boot
 	Dir           string        // directory of admin health check scripts
-	CriticalUnits []string      // units that must be active
+	CriticalUnits []string      // units that must be loaded and not failed (see updater/health)
 	MaxAttempts   int           // boots of a new snapshot before giving up on it
 }
 

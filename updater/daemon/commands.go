@@ -63,6 +63,7 @@ func (d *Daemon) Check(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
 		}
 		changes, _, err := d.check(ctx, false)
+		d.planNow(ctx)
 		return len(changes), err
 	})
 	n, _ := v.(int)
@@ -80,10 +81,19 @@ func (d *Daemon) Apply(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
 		}
 		_, n, err := d.check(ctx, true)
+		d.planNow(ctx)
 		return n, err
 	})
 	n, _ := v.(int)
 	return n, err
+}
+
+// planNow makes the reboot plan for a just-staged update before the
+// caller gets its answer, so the status it reads next is current.
+func (d *Daemon) planNow(ctx context.Context) {
+	if d.st.Phase == state.Pending {
+		d.planOrReboot(ctx, d.Clock.Now())
+	}
 }
 
 // Reboot schedules the reboot into the pending snapshot: when is "now",

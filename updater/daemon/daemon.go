@@ -25,7 +25,7 @@ var (
 	ErrNothing  = errors.New("nothing to do")
 	ErrNotFound = errors.New("not found")
 	ErrInvalid  = errors.New("invalid argument")
-	ErrBad      = errors.New("update marked bad")
+	ErrBad      = errors.New("bad update")
 )
 
 // Rebooter schedules reboots (logind).

@@ -69,7 +69,6 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 	}
 	if len(changes) == 0 {
 		d.must(d.st.CheckDone(now, "no updates", nil))
-		d.st.LastSuccess = now
 		return nil, 0, ErrNothing
 	}
 	id := state.UpdateID(changes)
@@ -77,10 +76,9 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 	switch {
 	case d.st.Pending != nil && d.st.Pending.ID == id:
 		d.must(d.st.CheckDone(now, fmt.Sprintf("no newer updates; snapshot %d is pending", d.st.Pending.Snapshot), nil))
-		d.st.LastSuccess = now
 		return changes, d.st.Pending.Snapshot, nil
 	case d.st.IsBad(id):
-		result := fmt.Sprintf("updates %s are marked bad (%s); run 'speedia-update clear-bad %s' to allow them", id, summary, id)
+		result := fmt.Sprintf("update %s (%s) failed after boot before; not staged again until 'speedia-update clear-bad %s'", id, summary, id)
 		if d.st.LastCheckResult != result {
 			d.record(history.Record{Event: history.Skipped, Update: id, Changes: changes, Detail: "marked bad"})
 		}
@@ -123,7 +121,6 @@ func (d *Daemon) stage(ctx context.Context, id string) (int, error) {
 	}
 	replaced := d.pendingNumber()
 	d.must(d.st.Staged(now, u))
-	d.st.LastSuccess = now
 	detail := ""
 	if replaced != 0 {
 		detail = fmt.Sprintf("replaces pending snapshot %d", replaced)

@@ -4,8 +4,8 @@ package system
 import (
 	"context"
 	"fmt"
-	"os"
 
+	"github.com/coreos/go-systemd/v22/login1"
 	"github.com/godbus/dbus/v5"
 )
 
@@ -41,18 +41,22 @@ func (l Logind) connect(ctx context.Context) (*dbus.Conn, dbus.BusObject, error)
 }
 
 // Inhibit takes a "block" lock on shutdown and reboot until release is called
-// (or the process dies: the lock is a file descriptor).
-func (l Logind) Inhibit(ctx context.Context, why string) (func(), error) {
-	conn, obj, err := l.connect(ctx)
+// (or the process dies: the lock is a file descriptor). It goes through
+// go-systemd's login1, whose connection keeps the descriptor alive: a lock
+// taken over a private godbus connection that is closed at once was lost
+// (the engine's SIGKILL test saw no inhibitor while staging).
+func (l Logind) Inhibit(_ context.Context, why string) (func(), error) {
+	conn, err := login1.New()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect to logind: %w", err)
 	}
-	// The lock is the descriptor, not the connection: close the bus now.
-	defer conn.Close()
-	var fd dbus.UnixFD
-	if err := obj.CallWithContext(ctx, logindMgr+".Inhibit", 0, "shutdown", Identifier, why, "block").Store(&fd); err != nil {
+	f, err := conn.Inhibit("shutdown", Identifier, why, "block")
+	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("logind Inhibit: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "inhibit")
-	return func() { f.Close() }, nil
+	return func() {
+		f.Close()
+		conn.Close()
+	}, nil
 }
