@@ -215,6 +215,9 @@ func TestDaemonCycle(t *testing.T) {
 		if v, _ := h.ReadFile("/usr/share/speedia-testapp/version"); strings.TrimSpace(v) != "2.0" {
 			t.Fatalf("app version %q after the update", v)
 		}
+		if _, err := h.ReadFile("/run/reboot-needed"); err == nil {
+			t.Error("/run/reboot-needed left after the verified update")
+		}
 	})
 
 	t.Run("window in the future: no reboot", func(t *testing.T) {
@@ -233,6 +236,12 @@ func TestDaemonCycle(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		if h.Boots() != boots {
 			t.Fatal("the host rebooted outside its window")
+		}
+		// Other tools (kured, motd) see the pending reboot.
+		for _, marker := range []string{"/run/reboot-needed", "/var/run/reboot-required"} {
+			if _, err := h.ReadFile(marker); err != nil {
+				t.Errorf("%s while an update is pending: %v", marker, err)
+			}
 		}
 		// SIGKILL while pending: same plan after the restart.
 		c.kill()

@@ -82,8 +82,9 @@ type Server struct {
 // Export puts the object on conn (without owning the name yet: call
 // RequestName once the daemon is ready). reload re-reads the config.
 func Export(ctx context.Context, conn *dbus.Conn, b Backend, reload func(ctx context.Context) error) (*Server, error) {
-	s := &Server{ctx: ctx, conn: conn, b: b, reload: reload}
-	props, err := prop.Export(conn, Path, prop.Map{Interface: s.propMap(b.View())})
+	v := b.View()
+	s := &Server{ctx: ctx, conn: conn, b: b, reload: reload, lastPhase: string(v.State.Phase)}
+	props, err := prop.Export(conn, Path, prop.Map{Interface: s.propMap(v)})
 	if err != nil {
 		return nil, fmt.Errorf("export properties: %w", err)
 	}
