@@ -20,6 +20,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/speedia/host/updater/atomicfile"
 )
 
 // "*update*" matches the catalog and, when another engineer's
@@ -118,31 +120,10 @@ func writeFile(dst string, data []byte, mode os.FileMode) error {
 	})
 }
 
-// replace writes dst through a temporary file and a rename, so a reader (or
-// a running binary) never sees half a file.
+// replace writes dst atomically, so a reader (or a running binary) never
+// sees half a file.
 func replace(dst string, mode os.FileMode, write func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Chmod(mode) // not subject to the umask
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return atomicfile.Write(dst, mode, write)
 }
 
 // symlink makes link point to target, replacing whatever is there.

@@ -103,7 +103,11 @@ func TestLoadGoodErrors(t *testing.T) {
 }
 
 func TestSaveGoodUnwritable(t *testing.T) {
-	err := SaveGood(filepath.Join(t.TempDir(), "no", "such", "dir", "f"), Default())
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := SaveGood(filepath.Join(notDir, "f"), Default())
 	if err == nil || !strings.HasPrefix(err.Error(), "save good config: ") {
 		t.Errorf("got %v", err)
 	}

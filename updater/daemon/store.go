@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/speedia/host/updater/atomicfile"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/state"
 )
@@ -47,7 +48,7 @@ func (s Store) Save(st *state.State) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(s.statePath(), append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(s.statePath(), append(b, '\n'), 0o600)
 }
 
 // Append adds one record to the history and syncs it.
@@ -97,41 +98,4 @@ func (s Store) History(limit int) ([]history.Record, error) {
 		recs = recs[len(recs)-limit:]
 	}
 	return recs, sc.Err()
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
