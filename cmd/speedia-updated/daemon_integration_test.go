@@ -8,14 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/speedia/host/tests/testhost"
-	"github.com/speedia/host/units"
 	"github.com/speedia/host/updater/run"
 )
 
@@ -95,27 +93,10 @@ func (c *cycle) waitStatus(what string, limit time.Duration, cond func(status) b
 }
 
 // config writes /etc/speedia/update.toml with a window that opens at
-// start (UTC) and reloads the daemon.
-func (c *cycle) config(start time.Time, extra string) {
+// start and reloads the daemon.
+func (c *cycle) config(start time.Time) {
 	c.t.Helper()
-	start = start.UTC()
-	toml := fmt.Sprintf(`[check]
-interval = "24h"
-jitter = "0s"
-[reboot]
-strategy = "periodic"
-timezone = "UTC"
-delay = "1s"
-min_gap = "0s"
-jitter = "0s"
-[[reboot.window]]
-days = %q
-start = %q
-length = "3h"
-[health]
-timeout = "30s"
-max_attempts = 2
-%s`, start.Weekday().String()[:3], start.Format("15:04"), extra)
+	toml := testhost.WindowConfig(start)
 	if err := c.h.WriteFile("/etc/speedia/update.toml", toml); err != nil {
 		c.t.Fatal(err)
 	}
@@ -171,18 +152,11 @@ func (c *cycle) mainPID() string {
 // the bus policy.
 func TestDaemonCycle(t *testing.T) {
 	ctx := context.Background()
-	bin := t.TempDir()
-	for _, cmd := range []string{"speedia-updated", "speedia-update"} {
-		if err := testhost.BuildGo(ctx, "cmd/"+cmd, filepath.Join(bin, cmd)); err != nil {
-			t.Fatal(err)
-		}
+	product, err := testhost.BuildProduct(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-daemon", Logf: t.Logf, Prepare: func(root string) error {
-		return units.Install(root, map[string]string{
-			"speedia-updated": filepath.Join(bin, "speedia-updated"),
-			"speedia-update":  filepath.Join(bin, "speedia-update"),
-		})
-	}})
+	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-daemon", Logf: t.Logf, Prepare: product.Prepare("")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +170,7 @@ func TestDaemonCycle(t *testing.T) {
 		t.Fatalf("speedia-updated is %q (%v):\n%s", out, err, j)
 	}
 	now := time.Now()
-	c.config(now.Add(-30*time.Minute), "")
+	c.config(now.Add(-30 * time.Minute))
 	c.waitStatus("first check", 60*time.Second, func(s status) bool { return s.Phase == "idle" && s.LastCheckResult != "" })
 
 	t.Run("unattended cycle in an open window", func(t *testing.T) {
@@ -221,7 +195,7 @@ func TestDaemonCycle(t *testing.T) {
 	})
 
 	t.Run("window in the future: no reboot", func(t *testing.T) {
-		c.config(now.Add(48*time.Hour), "")
+		c.config(now.Add(48 * time.Hour))
 		if err := h.SetRepo("kernel2"); err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +240,7 @@ func TestDaemonCycle(t *testing.T) {
 		before, boots := c.bootID(), h.Boots()
 		pending := c.status().Pending
 		// Opening the window now lets the pending update reboot.
-		c.config(time.Now().Add(-time.Minute), "")
+		c.config(time.Now().Add(-time.Minute))
 		c.rebooted(before, boots)
 		// Booted the new snapshot, failed the gate, rolled back, rebooted.
 		deadline := time.Now().Add(90 * time.Second)
@@ -356,7 +330,7 @@ func TestDaemonCycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A long reboot delay keeps the rebooting phase open.
-		c.config(time.Now().Add(-time.Minute), "")
+		c.config(time.Now().Add(-time.Minute))
 		cfg, _ := h.ReadFile("/etc/speedia/update.toml")
 		if err := h.WriteFile("/etc/speedia/update.toml", strings.Replace(cfg, `delay = "1s"`, `delay = "1h"`, 1)); err != nil {
 			t.Fatal(err)

@@ -4,14 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/speedia/host/tests/testhost"
-	"github.com/speedia/host/units"
 )
 
 // idleConfig: a daily check (the default) and nothing staged, so nothing is
@@ -26,19 +23,8 @@ strategy = "manual"
 // idle measures the daemon as a real service on a booted test host, idle
 // between two checks: resident memory and wakeups (context switches of all
 // its threads) over the given window.
-func idle(ctx context.Context, bin string, window time.Duration) error {
-	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-bench-idle", Prepare: func(root string) error {
-		if err := units.Install(root, map[string]string{
-			"speedia-updated": filepath.Join(bin, "speedia-updated"),
-			"speedia-update":  filepath.Join(bin, "speedia-update"),
-		}); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(root, "etc/speedia"), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(root, "etc/speedia/update.toml"), []byte(idleConfig), 0o644)
-	}})
+func idle(ctx context.Context, product testhost.Product, window time.Duration) error {
+	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-bench-idle", Prepare: product.Prepare(idleConfig)})
 	if err != nil {
 		return err
 	}

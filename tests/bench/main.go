@@ -18,7 +18,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -45,12 +44,11 @@ func bench(ctx context.Context, rounds int, idleFor time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	for _, cmd := range []string{"speedia-updated", "speedia-update"} {
-		if err := testhost.BuildGo(ctx, "cmd/"+cmd, filepath.Join(bin, cmd)); err != nil {
-			return err
-		}
+	product, err := testhost.BuildProduct(ctx, bin)
+	if err != nil {
+		return err
 	}
-	if err := idle(ctx, bin, idleFor); err != nil {
+	if err := idle(ctx, product, idleFor); err != nil {
 		return fmt.Errorf("idle daemon: %w", err)
 	}
 	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-bench"})
@@ -58,7 +56,7 @@ func bench(ctx context.Context, rounds int, idleFor time.Duration) error {
 		return err
 	}
 	defer h.Close()
-	updated, err := h.Install(filepath.Join(bin, "speedia-updated"))
+	updated, err := h.Install(product["speedia-updated"])
 	if err != nil {
 		return err
 	}

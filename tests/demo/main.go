@@ -14,7 +14,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -229,29 +228,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // config writes /etc/speedia/update.toml with one 3-hour maintenance window
-// that opens at start (UTC), and reloads the daemon. Short delays keep the
-// demo quick: no check jitter, 1 s warning before a reboot, no minimum gap
-// between reboots.
+// that opens at start, with the test host's short delays, and reloads the
+// daemon.
 func (d *demo) config(start time.Time) error {
-	start = start.UTC()
-	toml := fmt.Sprintf(`# written by the demo
-[check]
-interval = "24h"
-jitter = "0s"
-[reboot]
-strategy = "periodic"
-timezone = "UTC"
-delay = "1s"
-min_gap = "0s"
-jitter = "0s"
-[[reboot.window]]
-days = %q
-start = %q
-length = "3h"
-[health]
-timeout = "30s"
-max_attempts = 2
-`, start.Weekday().String()[:3], start.Format("15:04"))
+	toml := testhost.WindowConfig(start)
 	if err := d.h.WriteFile("/etc/speedia/update.toml", toml); err != nil {
 		return err
 	}
@@ -285,18 +265,12 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	for _, cmd := range []string{"speedia-updated", "speedia-update"} {
-		if err := testhost.BuildGo(ctx, "cmd/"+cmd, filepath.Join(bin, cmd)); err != nil {
-			return err
-		}
+	product, err := testhost.BuildProduct(ctx, bin)
+	if err != nil {
+		return err
 	}
 	d.say("Preparing the host's disk: snapshot 1 with both binaries and their units (the first run ever builds the root filesystem, ~30 s)")
-	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-demo", Prepare: func(root string) error {
-		return units.Install(root, map[string]string{
-			"speedia-updated": filepath.Join(bin, "speedia-updated"),
-			"speedia-update":  filepath.Join(bin, "speedia-update"),
-		})
-	}})
+	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-demo", Prepare: product.Prepare("")})
 	if err != nil {
 		return err
 	}

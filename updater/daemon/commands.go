@@ -22,11 +22,6 @@ type result struct {
 	err error
 }
 
-func (d *Daemon) handle(ctx context.Context, c command) result {
-	v, err := c.do(ctx)
-	return result{v, err}
-}
-
 // call runs do on the loop and waits for its result.
 func (d *Daemon) call(ctx context.Context, do func(ctx context.Context) (any, error)) (any, error) {
 	c := command{do: do, reply: make(chan result, 1)}
@@ -46,7 +41,7 @@ func (d *Daemon) call(ctx context.Context, do func(ctx context.Context) (any, er
 // notBusy refuses state-changing requests while a check or staging runs,
 // instead of queueing them behind minutes of apt.
 func (d *Daemon) notBusy() error {
-	if v := d.View(); v.Busy {
+	if v := d.View(); v.Busy() {
 		return fmt.Errorf("%w: %s is running", ErrBusy, v.State.Phase)
 	}
 	return nil

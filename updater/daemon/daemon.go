@@ -100,15 +100,14 @@ type Daemon struct {
 
 // View is the published, read-only picture of the daemon for the API.
 type View struct {
-	State         state.State
-	Booted        int
-	Strategy      string
-	NextCheck     time.Time
-	ConfigError   string
-	Settings      Settings
-	Busy          bool // a check or staging is running
-	ScheduledBoot time.Time
+	State       state.State
+	Booted      int
+	Strategy    string
+	ConfigError string
 }
+
+// Busy reports whether a check or staging is running.
+func (v View) Busy() bool { return v.State.Phase == state.Checking || v.State.Phase == state.Staging }
 
 // New prepares a daemon with its settings; Run starts it.
 func New(d *Daemon, s Settings) *Daemon {
@@ -165,9 +164,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 		case cmd := <-d.cmds:
 			stop()
 			before := d.st.Phase
-			res := d.handle(ctx, cmd)
+			v, err := cmd.do(ctx)
 			d.publish(before != d.st.Phase) // callers see the result in the view at once
-			cmd.reply <- res
+			cmd.reply <- result{v, err}
 		case <-c:
 			stop()
 		}
@@ -266,14 +265,7 @@ func (d *Daemon) publish(phaseChanged bool) {
 		d.Log.Error("save state", "err", err)
 	}
 	d.Markers.Set(d.st.Pending != nil && (d.st.Phase == state.Pending || d.st.Phase == state.Rebooting))
-	v := View{
-		State:       *d.st,
-		Booted:      d.booted,
-		NextCheck:   d.st.NextCheck,
-		ConfigError: d.settings.ConfigError,
-		Settings:    d.settings,
-		Busy:        d.st.Phase == state.Checking || d.st.Phase == state.Staging,
-	}
+	v := View{State: *d.st, Booted: d.booted, ConfigError: d.settings.ConfigError}
 	if d.settings.Strategy != nil {
 		v.Strategy = d.settings.Strategy.Name()
 	}
@@ -318,8 +310,7 @@ func (d *Daemon) nextWake() time.Time {
 		consider(d.st.RebootAt)
 	}
 	if d.st.Phase == state.Rebooting && !d.st.RebootAt.IsZero() {
-		// logind reboots; if it did not within a grace period, look again.
-		consider(d.st.RebootAt.Add(d.settings.RebootDelay + 5*time.Minute))
+		consider(d.rebootOverdue())
 	}
 	if d.st.Hold != nil && !d.st.Hold.Until.IsZero() {
 		consider(d.st.Hold.Until)
@@ -328,6 +319,12 @@ func (d *Daemon) nextWake() time.Time {
 		wake = now
 	}
 	return wake
+}
+
+// rebootOverdue is when a reboot handed to logind should have happened:
+// logind reboots; if it did not within a grace period, look again.
+func (d *Daemon) rebootOverdue() time.Time {
+	return d.st.RebootAt.Add(d.settings.RebootDelay + 5*time.Minute)
 }
 
 func (d *Daemon) scheduleNextCheck(now time.Time) {

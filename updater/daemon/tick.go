@@ -229,7 +229,7 @@ func lockHolder(p *state.Update) string { return "update-" + p.ID }
 // tickRebooting runs when the reboot is overdue in the boot that scheduled
 // it: logind lost or dropped it, so schedule it again.
 func (d *Daemon) tickRebooting(ctx context.Context, now time.Time) {
-	if now.Before(d.st.RebootAt.Add(d.settings.RebootDelay + 5*time.Minute)) {
+	if now.Before(d.rebootOverdue()) {
 		return
 	}
 	if _, ok, err := d.Rebooter.ScheduledReboot(ctx); err == nil && ok {

@@ -162,7 +162,7 @@ func (s *Server) values(v daemon.View) map[string]any {
 		"LastCheck":        usec(st.LastCheck),
 		"LastCheckResult":  st.LastCheckResult,
 		"LastSuccess":      usec(st.LastSuccess),
-		"NextCheck":        usec(v.NextCheck),
+		"NextCheck":        usec(st.NextCheck),
 		"Held":             held,
 		"HoldReason":       reason,
 		"HoldUntil":        usec(until),

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/speedia/host/updater/atomicfile"
 )
 
 var (
@@ -88,7 +90,7 @@ func (l LocalLock) Release(ctx context.Context, holder string) error {
 	if err := os.Remove(l.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("release reboot lock: %w", err)
 	}
-	if err := syncDir(filepath.Dir(l.Path)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(l.Path)); err != nil {
 		return fmt.Errorf("release reboot lock: %w", err)
 	}
 	return nil
@@ -136,19 +138,7 @@ func (l LocalLock) create(holder string) error {
 	if err := os.Link(tmp.Name(), l.Path); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return atomicfile.SyncDir(dir)
 }
 
 func checkHolder(h string) error {
