@@ -1,13 +1,20 @@
-// Package podman is Speedia host's client of the Podman API service. It is
-// the only package that imports Podman's bindings; the rest of the program
-// talks to containers through it.
+// Package podman is Speedia host's client of the Podman API service: it
+// takes the inventory of running containers, stops them in order before a
+// reboot, brings them back in order after it, and hard-upgrades stateful
+// containers. It is the only package that imports Podman's bindings.
 package podman
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
+	"github.com/containers/podman/v5/pkg/errorhandling"
 )
 
 // DefaultSocket is rootful Podman's API socket.
@@ -21,4 +28,130 @@ func Connect(ctx context.Context, socket string) (context.Context, error) {
 		return nil, fmt.Errorf("connect to podman at %s (is podman.socket or `podman system service` running?): %w", socket, err)
 	}
 	return conn, nil
+}
+
+// Manager stops, starts and upgrades containers through one Podman
+// service. It connects for each operation, so a restarted or
+// socket-activated service is found again.
+type Manager struct {
+	Socket string // default DefaultSocket
+	// Units starts and stops containers that a systemd unit manages; nil:
+	// such containers are reported, not touched behind systemd's back.
+	Units Units
+	// Dir keeps upgrade records and data snapshots (see Upgrade).
+	Dir string
+	Log *slog.Logger
+
+	// Defaults for containers that do not say otherwise.
+	Settle   time.Duration // a container without a health check must run this long
+	Timeout  time.Duration // per container, to come up healthy
+	Parallel int           // containers started or stopped at once within a level
+	Keep     time.Duration // how long an upgrade's old container and data are kept
+
+	mu sync.Mutex // one operation at a time: a reboot's stop never meets an upgrade
+}
+
+// Defaults for the Manager's zero fields.
+const (
+	DefaultSettle   = 5 * time.Second
+	DefaultTimeout  = 2 * time.Minute
+	DefaultParallel = 8
+	DefaultKeep     = 72 * time.Hour
+	DefaultDir      = "/var/lib/speedia/containers"
+)
+
+func (m *Manager) socket() string {
+	if m.Socket == "" {
+		return DefaultSocket
+	}
+	return m.Socket
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.Default()
+	}
+	return m.Log
+}
+
+func (m *Manager) settle(c Container) time.Duration {
+	switch {
+	case c.Settle > 0:
+		return c.Settle
+	case m.Settle > 0:
+		return m.Settle
+	}
+	return DefaultSettle
+}
+
+func (m *Manager) timeout() time.Duration {
+	if m.Timeout > 0 {
+		return m.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (m *Manager) parallel() int {
+	if m.Parallel > 0 {
+		return m.Parallel
+	}
+	return DefaultParallel
+}
+
+func (m *Manager) dir() string {
+	if m.Dir == "" {
+		return DefaultDir
+	}
+	return m.Dir
+}
+
+func (m *Manager) keep() time.Duration {
+	if m.Keep > 0 {
+		return m.Keep
+	}
+	return DefaultKeep
+}
+
+// connect returns a bindings context that is cancelled with ctx.
+func (m *Manager) connect(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	conn, err := Connect(ctx, m.socket())
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, cancel := context.WithCancel(conn)
+	stop := context.AfterFunc(ctx, cancel)
+	return conn, func() { stop(); cancel() }, nil
+}
+
+// ErrNotFound is wrapped by errors about a container, image or volume that
+// Podman does not have.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is wrapped by errors about a name already in use.
+var ErrConflict = errors.New("conflict")
+
+func apiCode(err error) int {
+	var p *errorhandling.ErrorModel
+	if errors.As(err, &p) {
+		return p.ResponseCode
+	}
+	var v errorhandling.ErrorModel
+	if errors.As(err, &v) {
+		return v.ResponseCode
+	}
+	return 0
+}
+
+func isNotFound(err error) bool { return apiCode(err) == http.StatusNotFound }
+
+// explain wraps Podman's API errors with the package's sentinels, so
+// callers (and exit codes) can tell them apart.
+func explain(err error) error {
+	switch apiCode(err) {
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case http.StatusConflict:
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
+	return err
 }

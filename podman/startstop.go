@@ -1,0 +1,241 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containers/podman/v5/libpod/define"
+	"github.com/containers/podman/v5/pkg/bindings/containers"
+)
+
+// Result is what happened to one container.
+type Result struct {
+	Name     string        `json:"name"`
+	Action   string        `json:"action"` // what was done: "started", "already running", "stopped", "unit x.service started", ...
+	OK       bool          `json:"ok"`
+	Critical bool          `json:"critical,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Took     time.Duration `json:"took_ns"`
+}
+
+// Report is the outcome of stopping or starting an inventory.
+type Report struct {
+	Results []Result `json:"results"`
+	Notes   []string `json:"notes,omitempty"`
+}
+
+// Failed lists the results that are not OK.
+func (r Report) Failed() []Result {
+	var out []Result
+	for _, x := range r.Results {
+		if !x.OK {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// CriticalFailures describes the critical containers that did not come
+// back (these fail the health gate).
+func (r Report) CriticalFailures() []string {
+	var out []string
+	for _, x := range r.Failed() {
+		if x.Critical {
+			out = append(out, "container "+x.Name+": "+x.Error)
+		}
+	}
+	return out
+}
+
+// Stop stops the inventory's containers gracefully, dependents first, each
+// with its own stop timeout. The error lists the containers that are still
+// running; the caller should start the inventory again then.
+func (m *Manager) Stop(ctx context.Context, inv Inventory) (Report, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	conn, cancel, err := m.connect(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer cancel()
+	levels, notes := Levels(inv.Containers)
+	rep := Report{Notes: notes}
+	for i := len(levels) - 1; i >= 0; i-- {
+		rep.Results = append(rep.Results, m.each(levels[i], func(c Container) Result {
+			return m.stopOne(ctx, conn, c)
+		})...)
+	}
+	if f := rep.Failed(); len(f) > 0 {
+		var parts []string
+		for _, r := range f {
+			parts = append(parts, r.Name+": "+r.Error)
+		}
+		return rep, fmt.Errorf("stopping containers: %s", strings.Join(parts, "; "))
+	}
+	return rep, nil
+}
+
+// Start brings back the inventory's containers, dependencies first and in
+// parallel within a level, and waits for each to be healthy: its Podman
+// health check passes, or, without one, it keeps running for the settle
+// time. A container that is already running (podman-restart.service or its
+// unit started it) is not started again, only waited for.
+func (m *Manager) Start(ctx context.Context, inv Inventory) (Report, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	conn, cancel, err := m.connect(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer cancel()
+	levels, notes := Levels(inv.Containers)
+	rep := Report{Notes: notes}
+	for _, level := range levels {
+		rep.Results = append(rep.Results, m.each(level, func(c Container) Result {
+			return m.startOne(ctx, conn, c)
+		})...)
+	}
+	return rep, nil
+}
+
+// each runs fn on the containers, at most m.parallel() at once, and
+// returns the results in the containers' order.
+func (m *Manager) each(cs []Container, fn func(Container) Result) []Result {
+	out := make([]Result, len(cs))
+	sem := make(chan struct{}, m.parallel())
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			start := time.Now()
+			r := fn(c)
+			r.Name, r.Critical, r.Took = c.Name, c.Critical, time.Since(start)
+			out[i] = r
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func fail(action string, err error) Result {
+	return Result{Action: action, Error: err.Error()}
+}
+
+func (m *Manager) stopOne(ctx context.Context, conn context.Context, c Container) Result {
+	if c.Unit != "" {
+		if m.Units == nil {
+			return fail("unit "+c.Unit, errors.New("managed by a systemd unit, and systemd is not reachable"))
+		}
+		if err := m.Units.StopUnit(ctx, c.Unit); err != nil {
+			return fail("stop unit "+c.Unit, err)
+		}
+		return Result{Action: "unit " + c.Unit + " stopped", OK: true}
+	}
+	opts := new(containers.StopOptions).WithIgnore(true)
+	if c.StopTimeout > 0 {
+		opts.WithTimeout(c.StopTimeout)
+	}
+	if err := containers.Stop(conn, c.Name, opts); err != nil {
+		return fail("stop", explain(err))
+	}
+	return Result{Action: "stopped", OK: true}
+}
+
+func (m *Manager) startOne(ctx context.Context, conn context.Context, c Container) Result {
+	action := "started"
+	if c.Unit != "" {
+		if m.Units == nil {
+			return fail("unit "+c.Unit, errors.New("managed by a systemd unit, and systemd is not reachable"))
+		}
+		// Starting an active unit is a no-op, so a unit systemd already
+		// started at boot is not started twice.
+		if err := m.Units.StartUnit(ctx, c.Unit); err != nil {
+			return fail("start unit "+c.Unit, err)
+		}
+		action = "unit " + c.Unit + " started"
+	} else {
+		d, err := containers.Inspect(conn, c.Name, nil)
+		switch {
+		case err != nil:
+			return fail("inspect", explain(err))
+		case d.State != nil && d.State.Running:
+			action = "already running"
+		default:
+			if err := containers.Start(conn, c.Name, nil); err != nil {
+				return fail("start", explain(err))
+			}
+		}
+	}
+	if err := m.waitHealthy(ctx, conn, c); err != nil {
+		return fail(action, err)
+	}
+	return Result{Action: action, OK: true}
+}
+
+// poll is how often a waiting container is looked at.
+const poll = 250 * time.Millisecond
+
+// waitHealthy waits until c passes its health check or, without one, has
+// been running for its settle time.
+func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Container) error {
+	deadline := time.Now().Add(m.timeout())
+	settle := m.settle(c)
+	var last string
+	for {
+		d, err := containers.Inspect(conn, c.Name, nil)
+		if err != nil {
+			return fmt.Errorf("inspect: %w", explain(err))
+		}
+		if d.State == nil || !d.State.Running {
+			return exited(d)
+		}
+		if c.Health {
+			// Run the check now instead of waiting for Podman's timer
+			// (which needs systemd and runs only every interval).
+			h, err := containers.RunHealthCheck(conn, c.Name, nil)
+			switch {
+			case err != nil:
+				last = explain(err).Error()
+			case h.Status == "healthy":
+				return nil
+			default:
+				last = h.Status
+				if n := len(h.Log); n > 0 && strings.TrimSpace(h.Log[n-1].Output) != "" {
+					last += ": " + strings.TrimSpace(h.Log[n-1].Output)
+				}
+			}
+		} else {
+			up := time.Since(d.State.StartedAt)
+			if up >= settle {
+				return nil
+			}
+			last = fmt.Sprintf("running for %s of %s", up.Round(time.Millisecond), settle)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not healthy after %s (last: %s)", m.timeout(), last)
+		}
+		wait := poll
+		if c.Health {
+			wait = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func exited(d *define.InspectContainerData) error {
+	if d.State == nil {
+		return errors.New("not running")
+	}
+	return fmt.Errorf("not running: %s with exit code %d (see podman logs %s)", d.State.Status, d.State.ExitCode, d.Name)
+}
