@@ -145,6 +145,7 @@ func (d *Daemon) CancelReboot(ctx context.Context) error {
 		if err := d.st.CancelReboot(); err != nil {
 			return nil, err
 		}
+		d.restoreWorkload(ctx, "the reboot was cancelled")
 		d.releaseLock(ctx, p)
 		d.record(history.Record{Event: history.RebootCancelled, Snapshot: p.Snapshot, Update: p.ID})
 		return nil, nil

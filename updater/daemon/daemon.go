@@ -82,6 +82,7 @@ type Daemon struct {
 	Gate     Gate
 	Lock     strategy.Lock
 	Hooks    []Hook
+	Workload Workload // nil: no containers to stop and bring back
 	Markers  Markers
 	Clock    Clock
 	Rand     func() float64 // in [0,1)
@@ -311,6 +312,9 @@ func (d *Daemon) nextWake() time.Time {
 	}
 	if d.st.Phase == state.Rebooting && !d.st.RebootAt.IsZero() {
 		consider(d.rebootOverdue())
+		if d.workloadDue(d.st.RebootAt) {
+			consider(d.st.RebootAt)
+		}
 	}
 	if d.st.Hold != nil && !d.st.Hold.Until.IsZero() {
 		consider(d.st.Hold.Until)

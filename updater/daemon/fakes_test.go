@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"sort"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -112,6 +114,12 @@ func (e *fakeEngine) List(context.Context) ([]snapshot.Snapshot, error) {
 }
 
 // boot makes the default snapshot the booted one, as a reboot does.
+func (e *fakeEngine) current() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.booted
+}
+
 func (e *fakeEngine) boot() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -238,6 +246,7 @@ type host struct {
 	clock    *fakeClock
 	settings Settings
 	bootSeq  int
+	workload *fakeWorkload // nil: no containers
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -277,6 +286,9 @@ func (h *host) start() {
 		Clock: h.clock, Rand: func() float64 { return 0.5 }, BootID: fmt.Sprintf("boot-%d", h.bootSeq),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: h.events,
 	}, h.settings)
+	if h.workload != nil {
+		d.Workload = h.workload
+	}
 	ready := make(chan struct{})
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)
 	go func() { h.done <- d.Run(ctx, func() { close(ready) }) }()
@@ -303,6 +315,9 @@ func (h *host) reboot() {
 	h.logind.scheduled = false
 	h.logind.mu.Unlock()
 	h.eng.boot()
+	if h.workload != nil {
+		h.workload.boot()
+	}
 	h.clock.Advance(time.Minute)
 	h.start()
 }
@@ -336,3 +351,104 @@ func (h *host) wait(what string, cond func(View) bool) View {
 }
 
 var errBoom = errors.New("boom")
+
+// fakeWorkload models containers the way the Podman workload behaves: a
+// reboot stops them all; Start brings back the inventory and reports the
+// critical ones that do not come up.
+type fakeWorkload struct {
+	mu       sync.Mutex
+	running  map[string]bool
+	stopErr  error
+	failOn   func(name string) bool // a critical container that cannot start
+	stops    int
+	starts   int
+	lastSeen []string
+}
+
+func newFakeWorkload(names ...string) *fakeWorkload {
+	w := &fakeWorkload{running: map[string]bool{}}
+	for _, n := range names {
+		w.running[n] = true
+	}
+	return w
+}
+
+func (w *fakeWorkload) Inventory(context.Context) (json.RawMessage, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var names []string
+	for n, r := range w.running {
+		if r {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return json.Marshal(names)
+}
+
+func (w *fakeWorkload) Stop(_ context.Context, inv json.RawMessage) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stops++
+	if w.stopErr != nil {
+		return w.stopErr
+	}
+	var names []string
+	if err := json.Unmarshal(inv, &names); err != nil {
+		return err
+	}
+	for _, n := range names {
+		w.running[n] = false
+	}
+	return nil
+}
+
+func (w *fakeWorkload) Start(_ context.Context, inv json.RawMessage) ([]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.starts++
+	var names, critical []string
+	if err := json.Unmarshal(inv, &names); err != nil {
+		return nil, err
+	}
+	w.lastSeen = names
+	for _, n := range names {
+		if w.failOn != nil && w.failOn(n) {
+			critical = append(critical, "container "+n+": exited")
+			continue
+		}
+		w.running[n] = true
+	}
+	return critical, nil
+}
+
+func (w *fakeWorkload) boot() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for n := range w.running {
+		w.running[n] = false
+	}
+}
+
+func (w *fakeWorkload) isRunning(n string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.running[n]
+}
+
+type workloadCounts struct {
+	stops, starts int
+	lastSeen      []string
+}
+
+func (w *fakeWorkload) count() workloadCounts {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return workloadCounts{w.stops, w.starts, w.lastSeen}
+}
+
+func (l *fakeLogind) history() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.calls...)
+}

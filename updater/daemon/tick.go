@@ -39,6 +39,10 @@ func (d *Daemon) tick(ctx context.Context) {
 		}
 		d.planOrReboot(ctx, now)
 	case state.Rebooting:
+		if d.workloadDue(now) {
+			d.stopWorkload(ctx, now)
+			return
+		}
 		d.tickRebooting(ctx, now)
 	case state.Verifying:
 		d.verify(ctx)
@@ -155,6 +159,9 @@ func (d *Daemon) planOrReboot(ctx context.Context, now time.Time) {
 		}
 		at, reason = dec.At, dec.Reason
 	}
+	if at.Before(d.st.RetryAt) {
+		at, reason = d.st.RetryAt, "retrying after a failed step before the reboot (see the last error)"
+	}
 	if d.st.PostponedSince.IsZero() && (!at.Equal(d.st.RebootAt) || reason != d.st.RebootReason) {
 		d.must(d.st.Plan(at, reason))
 		d.event(msgid.RebootScheduled, "reboot into snapshot "+fmt.Sprint(p.Snapshot)+" planned for "+at.Format(time.RFC3339),
@@ -192,6 +199,7 @@ func (d *Daemon) reboot(ctx context.Context, now time.Time, admin bool) {
 		d.st.LastError = fmt.Sprintf("before reboot, %s: %v", step, err)
 		d.Log.Error("pre-reboot step failed; trying again later", "step", step, "err", err)
 		d.must(d.st.Plan(now.Add(retryAfter), fmt.Sprintf("retrying: %s failed", step)))
+		d.st.RetryAt = now.Add(retryAfter)
 	}
 	if d.SyncEtc != nil {
 		if err := d.SyncEtc(ctx); err != nil {
@@ -215,11 +223,18 @@ func (d *Daemon) reboot(ctx context.Context, now time.Time, admin bool) {
 	if admin {
 		at = now
 	}
-	if err := d.Rebooter.ScheduleReboot(ctx, at, d.settings.WallMessage); err != nil {
+	logindAt := at
+	if d.Workload != nil {
+		// The containers are stopped at `at` (stopWorkload), which then
+		// reboots at once; logind's own time is only the fallback.
+		logindAt = at.Add(stopBudget)
+	}
+	if err := d.Rebooter.ScheduleReboot(ctx, logindAt, d.settings.WallMessage); err != nil {
 		retry("scheduling the reboot", err)
 		return
 	}
 	d.must(d.st.RebootScheduled(at, d.BootID))
+	d.clearWorkload()
 	d.event(msgid.Rebooting, "rebooting into snapshot "+fmt.Sprint(p.Snapshot), "snapshot", p.Snapshot, "at", at.Format(time.RFC3339))
 	d.record(history.Record{Event: history.Rebooting, Snapshot: p.Snapshot, Update: p.ID, At: &at})
 }
@@ -252,6 +267,12 @@ func (d *Daemon) verify(ctx context.Context) {
 	if err != nil {
 		failures = append(failures, err.Error())
 	}
+	if len(failures) == 0 {
+		failures = d.startWorkload(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+	}
 	if len(failures) > 0 {
 		reason := "health check failed: " + strings.Join(failures, "; ")
 		d.fail(ctx, reason)
@@ -265,6 +286,7 @@ func (d *Daemon) verify(ctx context.Context) {
 	}
 	now := d.Clock.Now()
 	d.must(d.st.Verified(now))
+	d.clearWorkload()
 	d.releaseLock(ctx, p)
 	d.event(msgid.Verified, "snapshot "+fmt.Sprint(p.Snapshot)+" booted and is healthy", "snapshot", p.Snapshot, "update", p.ID)
 	d.record(history.Record{Event: history.Verified, Snapshot: p.Snapshot, Update: p.ID, Changes: p.Changes})
@@ -288,6 +310,7 @@ func (d *Daemon) rollBack(ctx context.Context, now time.Time) {
 		}
 		failed := d.pendingNumber()
 		d.must(d.st.RolledBack(now))
+		d.restoreWorkload(ctx, "after the rollback")
 		if p != nil {
 			d.releaseLock(ctx, p)
 		}
@@ -303,6 +326,7 @@ func (d *Daemon) rollBack(ctx context.Context, now time.Time) {
 	if d.st.Attempts >= d.maxAttempts() {
 		reason := fmt.Sprintf("snapshot %d did not come back after %d attempts; staying on snapshot %d", to, d.st.Attempts, d.booted)
 		d.must(d.st.GaveUp(now, reason))
+		d.restoreWorkload(ctx, "the host stays on snapshot "+fmt.Sprint(d.booted))
 		d.event(msgid.GaveUp, reason, "snapshot", d.booted, "to", to)
 		d.record(history.Record{Event: history.GaveUp, Snapshot: d.booted, To: to, Detail: reason})
 		return
@@ -310,10 +334,12 @@ func (d *Daemon) rollBack(ctx context.Context, now time.Time) {
 	if _, err := d.Engine.Rollback(ctx, to); err != nil {
 		reason := fmt.Sprintf("cannot make snapshot %d the next boot: %v", to, err)
 		d.must(d.st.GaveUp(now, reason))
+		d.restoreWorkload(ctx, "the host stays on snapshot "+fmt.Sprint(d.booted))
 		d.event(msgid.GaveUp, reason, "snapshot", d.booted, "to", to)
 		d.record(history.Record{Event: history.GaveUp, Snapshot: d.booted, To: to, Detail: reason})
 		return
 	}
+	d.stopWorkloadForRollback(ctx)
 	if err := d.Rebooter.ScheduleReboot(ctx, now, "Speedia host: the update failed its health checks; rolling back"); err != nil {
 		d.st.LastError = "scheduling the rollback reboot: " + err.Error()
 		return

@@ -8,6 +8,7 @@ package state
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -80,6 +81,8 @@ type State struct {
 	// RebootAt is when the reboot is planned (pending) or scheduled (rebooting).
 	RebootAt     time.Time `json:"reboot_at,omitzero"`
 	RebootReason string    `json:"reboot_reason,omitempty"`
+	// RetryAt: a step right before the reboot failed; not before then.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 	// BootID is the boot in which the current phase began: in rebooting, a
 	// different boot after a restart means the reboot happened; in
 	// verifying, that the verified snapshot booted once more.
@@ -92,6 +95,12 @@ type State struct {
 	Attempts   int    `json:"attempts,omitempty"`
 	RollbackTo int    `json:"rollback_to,omitempty"`
 	Failure    string `json:"failure,omitempty"` // why the rollback happens
+
+	// Workload is the inventory of containers taken right before an update
+	// reboot (opaque here), kept until they run again after the boot;
+	// WorkloadStopped says they were all stopped.
+	Workload        json.RawMessage `json:"workload,omitempty"`
+	WorkloadStopped bool            `json:"workload_stopped,omitempty"`
 
 	Hold *Hold `json:"hold,omitempty"`
 	Bad  []Bad `json:"bad,omitempty"`
@@ -199,6 +208,7 @@ func (s *State) RebootScheduled(at time.Time, bootID string) error {
 	}
 	s.Phase = Rebooting
 	s.RebootAt, s.BootID = at, bootID
+	s.RetryAt = time.Time{}
 	s.Attempts = 0
 	s.PostponedSince = time.Time{}
 	return nil
@@ -218,6 +228,18 @@ func (s *State) CancelReboot() error {
 	s.Pending.AdminAt = time.Time{}
 	s.RebootAt, s.RebootReason, s.BootID = time.Time{}, "cancelled by the admin", ""
 	s.PostponedSince = time.Time{}
+	return nil
+}
+
+// RebootAborted: rebooting -> pending, when a step right before the
+// reboot failed (e.g. containers would not stop); planned again at retry.
+func (s *State) RebootAborted(retry time.Time, reason string) error {
+	if err := s.from(Rebooting); err != nil {
+		return err
+	}
+	s.Phase = Pending
+	s.RebootAt, s.RebootReason, s.BootID = retry, reason, ""
+	s.RetryAt = retry
 	return nil
 }
 

@@ -34,6 +34,7 @@ func TestTransitionsMatchDiagram(t *testing.T) {
 		"Plan":              func(s *State) error { return s.Plan(now, "window") },
 		"RebootScheduled":   func(s *State) error { return s.RebootScheduled(now, "b1") },
 		"CancelReboot":      func(s *State) error { return s.CancelReboot() },
+		"RebootAborted":     func(s *State) error { return s.RebootAborted(now, "containers") },
 		"BootedPending":     func(s *State) error { return s.BootedPending(now, "b2") },
 		"Verified":          func(s *State) error { return s.Verified(now) },
 		"Failed":            func(s *State) error { return s.Failed(now, 1, "unhealthy") },
