@@ -91,11 +91,21 @@ func TestCLICallsTheRightMethod(t *testing.T) {
 		{[]string{"--json", "reboot"}, "Reboot", []any{"next-window"}, "{\n  \"at\": \"2026-11-29T03:17:00+01:00\"\n}\n"},
 		{[]string{"rollback", "--json"}, "Rollback", []any{uint32(0), ""}, "{\n  \"snapshot\": 4\n}\n"},
 		{[]string{"unhold", "--json"}, "Unhold", nil, ""},
+		{[]string{"container", "upgrade", "db", "--image", "localhost/db:2"}, "ContainerUpgrade", []any{"db", "localhost/db:2"},
+			"Upgrading db to localhost/db:2 (stop, snapshot data, start, wait until healthy)…\n" +
+				"Upgraded db: localhost/db:1 -> localhost/db:2\n" +
+				"Kept until 2026-11-25 10:00 for 'speedia-update container rollback db': container db-speedia-old-1 (stopped), volume data (tar)\n"},
+		{[]string{"container", "rollback", "db"}, "ContainerRollback", []any{"db"}, "db runs localhost/db:1 again, with its data from 2026-11-22 10:00.\n"},
+		{[]string{"container", "list"}, "Containers", nil, "No containers stopped or brought back since the daemon started.\nNo kept upgrades.\n"},
 	}
 	srv := startFake(t, "")
 	srv.Reply("Reboot", uint64(time.Date(2026, 11, 29, 3, 17, 0, 0, cet).UnixMicro()))
 	srv.Reply("Rollback", uint32(4))
 	srv.Reply("Check", uint32(3))
+	upg := `{"name":"db","at":"2026-11-22T09:00:00Z","keep_until":"2026-11-25T09:00:00Z","old_image":"localhost/db:1",` +
+		`"new_image":"localhost/db:2","kept":"db-speedia-old-1","data":[{"kind":"volume","name":"data","path":"/v","method":"tar"}]}`
+	srv.Reply("ContainerUpgrade", upg)
+	srv.Reply("ContainerRollback", upg)
 	srv.SetProperty("Phase", "idle")
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -225,6 +235,10 @@ func TestCLIExitCodes(t *testing.T) {
 		{"nothing to apply", "Apply", []string{"apply", "-q"}, client.ErrorNothingToDo, 3, ""},
 		{"busy", "Apply", []string{"apply", "-q"}, client.ErrorBusy, 4, "speedia-update: Apply: the daemon says why\n"},
 		{"no such snapshot", "Rollback", []string{"rollback", "9"}, client.ErrorNotFound, 5, ""},
+		{"no such container", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, client.ErrorNotFound, 5, ""},
+		{"upgrade put back", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, client.ErrorFailed, 1,
+			"speedia-update: ContainerUpgrade: the daemon says why\n"},
+		{"no kept upgrade", "ContainerRollback", []string{"container", "rollback", "x"}, client.ErrorNotFound, 5, ""},
 		{"refused", "Reboot", []string{"reboot"}, client.ErrorRefused, 6, ""},
 		{"held", "Check", []string{"check"}, client.ErrorHeld, 6, ""},
 		{"bad", "Apply", []string{"apply", "-q"}, client.ErrorBad, 6, ""},

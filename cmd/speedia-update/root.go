@@ -30,7 +30,7 @@ Exit codes:
   2  usage error: bad command line or argument
   3  nothing to do: check or apply found no updates, nothing to clear
   4  busy: another update transaction is running; try again later
-  5  not found: no such snapshot or bad-update ID
+  5  not found: no such snapshot, bad-update ID, container, image or kept upgrade
   6  refused: not allowed now, updates are held, or the update is marked bad
   7  access denied: run as root or as a member of speedia-admin
   8  speedia-updated is not running: systemctl start speedia-updated`
@@ -46,7 +46,8 @@ const rootExample = `  speedia-update status                 what the host is do
   speedia-update apply                  stage all updates now, showing progress
   speedia-update reboot --at 03:00      reboot into the staged snapshot at 3 am
   speedia-update hold --until +3d --reason "release week"
-  speedia-update rollback --reboot now  go back to the last good snapshot`
+  speedia-update rollback --reboot now  go back to the last good snapshot
+  speedia-update container upgrade db --image localhost/mariadb:11`
 
 func newRoot(e *env) *cobra.Command {
 	var asJSON bool
@@ -503,7 +504,8 @@ command fails with the reason.`,
 		}),
 	}
 
-	root.AddCommand(status, check, apply, reboot, cancel, rollback, hold, unhold, clearBad, hist, snaps, reload)
+	root.AddCommand(status, check, apply, reboot, cancel, rollback, hold, unhold, clearBad, hist, snaps, reload,
+		newContainerCmd(e, withClient, out, say))
 	return root
 }
 

@@ -170,7 +170,14 @@ func runDaemon(ctx context.Context) error {
 		return err
 	}
 	m := metrics.New(Version)
-	d.Observer = observers{srv: srv, m: m}
+	obs := observers{srv: srv, m: m}
+	if cfg.Containers.Enabled {
+		ct := newContainers(cfg.Containers, d.View, log)
+		d.Workload = ct
+		srv.SetContainers(ct)
+		obs.after = func(v daemon.View) { ct.observe(ctx, v, cur.get().Containers.AutoUpgrade) }
+	}
+	d.Observer = obs
 
 	go func() {
 		if err := m.Serve(ctx, cfg.Metrics.Socket, cfg.Metrics.Listen); err != nil && ctx.Err() == nil {
@@ -206,12 +213,16 @@ func runDaemon(ctx context.Context) error {
 
 // observers fans each change out to the bus, metrics and systemd's STATUS.
 type observers struct {
-	srv *dbusapi.Server
-	m   *metrics.Metrics
+	srv   *dbusapi.Server
+	m     *metrics.Metrics
+	after func(daemon.View) // containers: expiry and auto-upgrades after a check
 }
 
 func (o observers) Changed(v daemon.View, phaseChanged bool) {
 	o.srv.Changed(v, phaseChanged)
+	if o.after != nil {
+		o.after(v)
+	}
 	st := v.State
 	o.m.SetPhase(string(st.Phase))
 	var pending uint32

@@ -31,11 +31,12 @@ const MinCheckInterval = time.Minute
 
 // Config is the validated configuration of speedia-updated.
 type Config struct {
-	Check     Check
-	Reboot    Reboot
-	Health    Health
-	Metrics   Metrics
-	Snapshots Snapshots
+	Check      Check
+	Reboot     Reboot
+	Health     Health
+	Metrics    Metrics
+	Snapshots  Snapshots
+	Containers Containers
 }
 
 // Check says when to look for updates.
@@ -70,6 +71,18 @@ type Health struct {
 type Metrics struct {
 	Socket string // root-only unix socket
 	Listen string // optional TCP address; "" = none
+}
+
+// Containers says how Podman containers are stopped before an update
+// reboot, brought back after it and upgraded.
+type Containers struct {
+	Enabled     bool          // stop and bring back containers around update reboots
+	Socket      string        // Podman's API socket
+	Settle      time.Duration // a container without a health check must run this long to count as up
+	Timeout     time.Duration // per container, to come up healthy
+	Parallel    int           // containers started or stopped at once
+	Keep        time.Duration // how long an upgrade's old container and data snapshot are kept
+	AutoUpgrade bool          // upgrade containers labelled speedia.upgrade=auto after each check
 }
 
 // Snapshots says how many old snapshots cleanup keeps.
@@ -109,6 +122,10 @@ func Default() Config {
 		},
 		Metrics:   Metrics{Socket: "/run/speedia/metrics.sock"},
 		Snapshots: Snapshots{Keep: 3},
+		Containers: Containers{
+			Enabled: true, Socket: "/run/podman/podman.sock", Settle: 5 * time.Second,
+			Timeout: 2 * time.Minute, Parallel: 8, Keep: 72 * time.Hour, AutoUpgrade: true,
+		},
 	}
 }
 
@@ -173,6 +190,14 @@ func (c Config) Validate() error {
 		if _, port, err := net.SplitHostPort(l); err != nil || !validPort(port) {
 			v.add("metrics.listen", "%q is not a TCP address (use host:port, e.g. \"127.0.0.1:9846\", or \"\" for none)", l)
 		}
+	}
+	ct := c.Containers
+	v.absPath("containers.socket", ct.Socket)
+	v.notNegative("containers.settle", ct.Settle)
+	v.atLeast("containers.timeout", ct.Timeout, time.Second)
+	v.atLeast("containers.keep", ct.Keep, 0)
+	if ct.Parallel < 1 {
+		v.add("containers.parallel", "must be at least 1, not %d", ct.Parallel)
 	}
 	if c.Snapshots.Keep < 0 {
 		v.add("snapshots.keep", "must not be negative, not %d", c.Snapshots.Keep)

@@ -52,6 +52,15 @@ var schema = map[string]map[string]setter{
 	"snapshots": {
 		"keep": func(d *decoder, c *Config, k string, v any) bool { return d.integer(k, v, &c.Snapshots.Keep) },
 	},
+	"containers": {
+		"enabled":      func(d *decoder, c *Config, k string, v any) bool { return d.boolean(k, v, &c.Containers.Enabled) },
+		"socket":       func(d *decoder, c *Config, k string, v any) bool { return d.str(k, v, &c.Containers.Socket) },
+		"settle":       func(d *decoder, c *Config, k string, v any) bool { return d.duration(k, v, &c.Containers.Settle) },
+		"timeout":      func(d *decoder, c *Config, k string, v any) bool { return d.duration(k, v, &c.Containers.Timeout) },
+		"parallel":     func(d *decoder, c *Config, k string, v any) bool { return d.integer(k, v, &c.Containers.Parallel) },
+		"keep":         func(d *decoder, c *Config, k string, v any) bool { return d.duration(k, v, &c.Containers.Keep) },
+		"auto_upgrade": func(d *decoder, c *Config, k string, v any) bool { return d.boolean(k, v, &c.Containers.AutoUpgrade) },
+	},
 }
 
 var windowKeys = []string{"days", "start", "length"}

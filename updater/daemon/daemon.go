@@ -26,6 +26,7 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrInvalid  = errors.New("invalid argument")
 	ErrBad      = errors.New("bad update")
+	ErrRefused  = errors.New("refused")
 )
 
 // Rebooter schedules reboots (logind).

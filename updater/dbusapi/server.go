@@ -66,13 +66,22 @@ type Backend interface {
 	Snapshots(ctx context.Context) ([]snapshot.Snapshot, error)
 }
 
+// Containers is the container manager behind the Container* methods. Its
+// results are sent as JSON; its errors wrap the daemon's sentinels.
+type Containers interface {
+	Upgrade(ctx context.Context, name, image string) (any, error)
+	Rollback(ctx context.Context, name string) (any, error)
+	Report(ctx context.Context) (any, error)
+}
+
 // Server is the exported object.
 type Server struct {
-	ctx    context.Context
-	conn   *dbus.Conn
-	b      Backend
-	reload func(ctx context.Context) error
-	props  *prop.Properties
+	ctx        context.Context
+	conn       *dbus.Conn
+	b          Backend
+	reload     func(ctx context.Context) error
+	props      *prop.Properties
+	containers Containers // nil: container support is off
 
 	mu        sync.Mutex
 	lastPhase string
@@ -80,6 +89,9 @@ type Server struct {
 
 // Export puts the object on conn (without owning the name yet: call
 // Export puts the object on conn (without owning the name yet: call
+// SetContainers enables the Container* methods (before RequestName).
+func (s *Server) SetContainers(c Containers) { s.containers = c }
+
 // RequestName once the daemon is ready). reload re-reads the config.
 func Export(ctx context.Context, conn *dbus.Conn, b Backend, reload func(ctx context.Context) error) (*Server, error) {
 	v := b.View()
@@ -268,7 +280,7 @@ func dbusError(err error) *dbus.Error {
 		name = ErrInvalid
 	case errors.Is(err, daemon.ErrBad):
 		name = ErrBad
-	case errors.Is(err, snapshot.ErrRefused):
+	case errors.Is(err, snapshot.ErrRefused), errors.Is(err, daemon.ErrRefused):
 		name = ErrRefused
 	}
 	return dbus.NewError(name, []any{err.Error()})
@@ -374,4 +386,35 @@ func (m methods) Snapshots() (string, *dbus.Error) {
 	}
 	b, err := json.Marshal(list)
 	return string(b), dbusError(err)
+}
+
+var errNoContainers = fmt.Errorf("%w: container support is off (containers.enabled = false)", daemon.ErrRefused)
+
+func (m methods) containerJSON(sender dbus.Sender, auth bool, call func(Containers) (any, error)) (string, *dbus.Error) {
+	if auth {
+		if e := m.s.authorize(sender); e != nil {
+			return "", e
+		}
+	}
+	if m.s.containers == nil {
+		return "", dbusError(errNoContainers)
+	}
+	v, err := call(m.s.containers)
+	if err != nil {
+		return "", dbusError(err)
+	}
+	b, err := json.Marshal(v)
+	return string(b), dbusError(err)
+}
+
+func (m methods) ContainerUpgrade(sender dbus.Sender, name, image string) (string, *dbus.Error) {
+	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Upgrade(m.s.ctx, name, image) })
+}
+
+func (m methods) ContainerRollback(sender dbus.Sender, name string) (string, *dbus.Error) {
+	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Rollback(m.s.ctx, name) })
+}
+
+func (m methods) Containers(sender dbus.Sender) (string, *dbus.Error) {
+	return m.containerJSON(sender, false, func(c Containers) (any, error) { return c.Report(m.s.ctx) })
 }

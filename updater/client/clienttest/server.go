@@ -229,6 +229,24 @@ func (a *api) Snapshots() (js string, err *dbus.Error) {
 	return
 }
 
+func (a *api) ContainerUpgrade(name, image string) (js string, err *dbus.Error) {
+	js = "{}"
+	err = a.s.call("ContainerUpgrade", []any{&js}, name, image)
+	return
+}
+
+func (a *api) ContainerRollback(name string) (js string, err *dbus.Error) {
+	js = "{}"
+	err = a.s.call("ContainerRollback", []any{&js}, name)
+	return
+}
+
+func (a *api) Containers() (js string, err *dbus.Error) {
+	js = `{"upgrades":[]}`
+	err = a.s.call("Containers", []any{&js})
+	return
+}
+
 // properties is org.freedesktop.DBus.Properties, read-only.
 type properties struct{ s *Server }
 

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/speedia/host/updater/client"
+)
+
+type runner func(body func(*cobra.Command, *client.Client, []string) error) func(*cobra.Command, []string) error
+
+// newContainerCmd is "speedia-update container ...": hard upgrades of
+// stateful containers and the containers' picture.
+func newContainerCmd(e *env, withClient runner, out func(any, func()) error, say func(string, ...any)) *cobra.Command {
+	ct := &cobra.Command{
+		Use:   "container",
+		Short: "Hard-upgrade containers and see how they came back after a reboot",
+		Long: `Containers that run before an update reboot are stopped in dependency order
+right before it and brought back after it (see docs/containers.md). These
+commands show that and hard-upgrade a stateful container to a new image
+without losing its files, databases or configuration.`,
+	}
+	var image string
+	upgrade := &cobra.Command{
+		Use:   "upgrade NAME --image IMAGE",
+		Short: "Move a container to a new image, keeping its configuration and data",
+		Long: `Stops container NAME, snapshots its data (named volumes and writable bind
+mounts: a btrfs snapshot or reflink copy on btrfs, a tar archive elsewhere),
+creates a container from IMAGE with the same configuration (env, mounts,
+ports, labels, command, restart policy, resources, pod), starts it and waits
+until it is healthy. If it does not come up, it is removed, the data is
+restored exactly and the old container runs again; the command then fails.
+
+The old container (or its definition, when Podman would start it at boot) and
+the data snapshot are kept for containers.keep (72h by default) for
+"speedia-update container rollback NAME". IMAGE must be in local storage
+(podman pull or load it first).
+
+JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept, data, notes}.`,
+		Example: `  speedia-update container upgrade shop-db --image localhost/mariadb:10.11.9
+  speedia-update container upgrade web --image registry.example.com/site:2 --json`,
+		Args: exactArgs(1),
+		RunE: withClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			if image == "" {
+				return fmt.Errorf("%w: --image is required", errUsage)
+			}
+			say("Upgrading %s to %s (stop, snapshot data, start, wait until healthy)…", args[0], image)
+			u, err := c.ContainerUpgrade(cmd.Context(), args[0], image)
+			if err != nil {
+				return err
+			}
+			return out(u, func() { writeUpgrade(e.stdout, "Upgraded", u, e.loc) })
+		}),
+	}
+	upgrade.Flags().StringVar(&image, "image", "", "the new image (local)")
+
+	rollback := &cobra.Command{
+		Use:   "rollback NAME",
+		Short: "Undo the kept upgrade of a container",
+		Long: `Stops the upgraded container NAME, restores the data saved before the upgrade
+and runs the old container again (recreated from its definition if it was not
+kept). The upgraded container's current data is saved first, so a rollback
+that fails puts everything back. Possible while the upgrade is kept.`,
+		Example: `  speedia-update container rollback shop-db`,
+		Args:    exactArgs(1),
+		RunE: withClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
+			u, err := c.ContainerRollback(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return out(u, func() { say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(e.loc).Format("2006-01-02 15:04")) })
+		}),
+	}
+
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls", "status"},
+		Short:   "Show the last stop or bring-back and the kept upgrades",
+		Long: `Shows the containers stopped for an update reboot that are not back yet, the
+last time containers were stopped or brought back (per container: what was
+done, whether it came up, how long it took) and the kept upgrades.
+
+JSON: {stopped, last: {what, at, results: [{name, action, ok, critical, error,
+took_ns}], notes, error}, upgrades: [...]}.`,
+		Example: `  speedia-update container list
+  speedia-update container list --json | jq '.last.results[] | select(.ok | not)'`,
+		Args: cobra.NoArgs,
+		RunE: withClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
+			r, err := c.Containers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return out(r, func() { writeContainers(e.stdout, r, e.loc) })
+		}),
+	}
+	ct.AddCommand(upgrade, rollback, list)
+	return ct
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return nil
+	}
+}
+
+func writeUpgrade(w io.Writer, verb string, u client.ContainerUpgrade, loc *time.Location) {
+	fmt.Fprintf(w, "%s %s: %s -> %s\n", verb, u.Name, u.OldImage, u.NewImage)
+	kept := "its definition (Podman would start the old container at boot)"
+	if u.Kept != "" {
+		kept = "container " + u.Kept + " (stopped)"
+	}
+	fmt.Fprintf(w, "Kept until %s for 'speedia-update container rollback %s': %s", u.KeepUntil.In(loc).Format("2006-01-02 15:04"), u.Name, kept)
+	for _, d := range u.Data {
+		fmt.Fprintf(w, ", %s %s (%s)", d.Kind, d.Name, d.Method)
+	}
+	fmt.Fprintln(w)
+	for _, n := range u.Notes {
+		fmt.Fprintln(w, "Note: "+n)
+	}
+}
+
+func writeContainers(w io.Writer, r client.Containers, loc *time.Location) {
+	if len(r.Stopped) > 0 {
+		fmt.Fprintf(w, "Stopped for the update reboot, not back yet: %s\n", strings.Join(r.Stopped, ", "))
+	}
+	if r.Last == nil {
+		fmt.Fprintln(w, "No containers stopped or brought back since the daemon started.")
+	} else {
+		verb := map[string]string{"stop": "Stopped", "start": "Brought back"}[r.Last.What]
+		fmt.Fprintf(w, "%s at %s:\n", verb, r.Last.At.In(loc).Format("2006-01-02 15:04:05"))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTAINER\tRESULT\tACTION\tTOOK\tDETAIL")
+		for _, x := range r.Last.Results {
+			res := "ok"
+			if !x.OK {
+				res = "FAILED"
+				if x.Critical {
+					res = "FAILED (critical)"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Name, res, x.Action, x.Took.Round(100*time.Millisecond), dash(x.Error))
+		}
+		tw.Flush()
+		for _, n := range r.Last.Notes {
+			fmt.Fprintln(w, "Note: "+n)
+		}
+		if r.Last.Error != "" {
+			fmt.Fprintln(w, "Error: "+r.Last.Error)
+		}
+	}
+	if len(r.Upgrades) == 0 {
+		fmt.Fprintln(w, "No kept upgrades.")
+		return
+	}
+	fmt.Fprintln(w, "Kept upgrades (speedia-update container rollback NAME):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTAINER\tUPGRADED\tFROM\tTO\tKEPT UNTIL")
+	for _, u := range r.Upgrades {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.At.In(loc).Format("2006-01-02 15:04"), u.OldImage, u.NewImage, u.KeepUntil.In(loc).Format("2006-01-02 15:04"))
+	}
+	tw.Flush()
+}
