@@ -73,7 +73,9 @@ that fails puts everything back. Possible while the upgrade is kept.`,
 			if err != nil {
 				return err
 			}
-			return out(u, func() { say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(e.loc).Format("2006-01-02 15:04")) })
+			return out(u, func() {
+				say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(e.loc).Format("2006-01-02 15:04"))
+			})
 		}),
 	}
 
