@@ -49,6 +49,11 @@ type Options struct {
 	// writable (e.g. to install the product's binaries and units into /usr).
 	Prepare func(root string) error
 	Logf    func(format string, args ...any)
+	// Podman boots a rootfs with rootful Podman 4.3 (podman.socket
+	// enabled) and busybox-static, in its own cgroups with the unified
+	// hierarchy that runc needs (see podman.go). Off by default: that
+	// rootfs is larger and slower to unpack.
+	Podman bool
 }
 
 // Host is one test host.
@@ -90,6 +95,12 @@ func RootfsTarball(ctx context.Context, cache string) (string, error) {
 	return sh(ctx, "sh", filepath.Join(SourceDir(), "testhost", "rootfs.sh"), cache)
 }
 
+// PodmanRootfsTarball builds or reuses the cached root filesystem tarball
+// with Podman (Options.Podman).
+func PodmanRootfsTarball(ctx context.Context, cache string) (string, error) {
+	return sh(ctx, "sh", filepath.Join(SourceDir(), "testhost", "rootfs-podman.sh"), cache)
+}
+
 // TestRepos builds or reuses the test apt repositories; returns their directory.
 func TestRepos(ctx context.Context, cache string) (string, error) {
 	script := filepath.Join(SourceDir(), "testpkgs", "build.sh")
@@ -125,7 +136,11 @@ func New(ctx context.Context, opt Options) (h *Host, err error) {
 	if !PrivateMountNS() {
 		return nil, errors.New("testhost: not in a private mount namespace; call testhost.Main from TestMain")
 	}
-	tarball, err := RootfsTarball(ctx, opt.CacheDir)
+	rootfs := RootfsTarball
+	if opt.Podman {
+		rootfs = PodmanRootfsTarball
+	}
+	tarball, err := rootfs(ctx, opt.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
@@ -172,6 +187,11 @@ func New(ctx context.Context, opt Options) (h *Host, err error) {
 		}
 		if err := prepareRoot(ctx, root, repos); err != nil {
 			return err
+		}
+		if opt.Podman {
+			if err := preparePodman(root); err != nil {
+				return err
+			}
 		}
 		if opt.Prepare != nil {
 			return opt.Prepare(root)
@@ -281,6 +301,11 @@ func (h *Host) Boot(ctx context.Context) error {
 	if h.console, err = os.Create(filepath.Join(h.work, "console.log")); err != nil {
 		return err
 	}
+	if h.opt.Podman {
+		if err := h.makeCgroups(); err != nil {
+			return err
+		}
+	}
 	h.exited = make(chan error, 1)
 	first := make(chan error, 1)
 	go h.loop(first)
@@ -301,6 +326,9 @@ func (h *Host) loop(first chan error) {
 				args = append(args, "--bind="+filepath.Join(h.Top, "@", sub)+":/"+sub)
 			}
 			cmd = exec.Command("systemd-nspawn", args...)
+			if h.opt.Podman {
+				cmd = h.podmanNspawn(args)
+			}
 			cmd.Stdout, cmd.Stderr = h.console, h.console
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 			h.mu.Lock()
@@ -503,6 +531,9 @@ func (h *Host) Close() error {
 		h.console.Close()
 	}
 	var errs []error
+	if h.opt.Podman {
+		errs = append(errs, h.removeCgroups())
+	}
 	if h.loopDev != "" {
 		if _, err := sh(context.Background(), "umount", h.Top); err != nil {
 			errs = append(errs, err)
@@ -543,10 +574,14 @@ func (h *Host) WriteFile(path, data string) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/root%s", h.PID(), path), []byte(data), 0o644)
 }
 
+// BuildTags are the tags Podman's bindings need to build without cgo (as
+// in the Makefile).
+const BuildTags = "remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper containers_image_openpgp"
+
 // BuildGo builds a main package of this module for the host (static, so it
 // runs on the host's own libc or none). pkg is relative to the module root.
 func BuildGo(ctx context.Context, pkg, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./"+pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", BuildTags, "-o", out, "./"+pkg)
 	cmd.Dir = filepath.Dir(SourceDir())
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
