@@ -149,7 +149,9 @@ func specFor(old *define.InspectContainerData, oldImg imageDefaults, image strin
 		s.Devices = append(s.Devices, spec.LinuxDevice{Path: path})
 	}
 	for _, u := range hc.Ulimits {
-		s.Rlimits = append(s.Rlimits, spec.POSIXRlimit{Type: u.Name, Hard: uint64(u.Hard), Soft: uint64(u.Soft)})
+		// Inspect says RLIMIT_NOFILE; Podman adds the prefix itself.
+		name := strings.ToLower(strings.TrimPrefix(u.Name, "RLIMIT_"))
+		s.Rlimits = append(s.Rlimits, spec.POSIXRlimit{Type: name, Hard: uint64(u.Hard), Soft: uint64(u.Soft)})
 	}
 	if lc := hc.LogConfig; lc != nil && lc.Type != "" {
 		s.LogConfiguration = &specgen.LogConfig{Driver: lc.Type, Options: lc.Config}

@@ -82,6 +82,7 @@ func TestSpecKeepsWhatTheAdminSet(t *testing.T) {
 	check("mounts", len(s.Mounts), 2)
 	check("bind", [3]any{s.Mounts[0].Source, s.Mounts[0].Destination, s.Mounts[0].Options}, [3]any{"/tmp/pq/bind", "/x", []string{"ro", "rprivate", "rbind"}})
 	check("tmpfs", [2]any{s.Mounts[1].Type, s.Mounts[1].Destination}, [2]any{"tmpfs", "/run"})
+	check("ulimits", [3]any{s.Rlimits[0].Type, s.Rlimits[0].Soft, s.Rlimits[0].Hard}, [3]any{"nofile", uint64(20000), uint64(20000)})
 	check("networks", len(s.Networks), 1)
 	if _, ok := s.Networks["podman"]; !ok {
 		t.Errorf("networks = %v, want podman", s.Networks)

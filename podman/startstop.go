@@ -65,8 +65,9 @@ func (m *Manager) Stop(ctx context.Context, inv Inventory) (Report, error) {
 	levels, notes := Levels(inv.Containers)
 	rep := Report{Notes: notes}
 	for i := len(levels) - 1; i >= 0; i-- {
-		rep.Results = append(rep.Results, m.each(levels[i], func(c Container) Result {
-			return m.stopOne(ctx, conn, c)
+		rep.Results = append(rep.Results, m.each(levels[i], func(c Container, limit func(func())) (r Result) {
+			limit(func() { r = m.stopOne(ctx, conn, c) })
+			return r
 		})...)
 	}
 	if f := rep.Failed(); len(f) > 0 {
@@ -95,27 +96,32 @@ func (m *Manager) Start(ctx context.Context, inv Inventory) (Report, error) {
 	levels, notes := Levels(inv.Containers)
 	rep := Report{Notes: notes}
 	for _, level := range levels {
-		rep.Results = append(rep.Results, m.each(level, func(c Container) Result {
-			return m.startOne(ctx, conn, c)
+		rep.Results = append(rep.Results, m.each(level, func(c Container, limit func(func())) Result {
+			return m.startOne(ctx, conn, c, limit)
 		})...)
 	}
 	return rep, nil
 }
 
-// each runs fn on the containers, at most m.parallel() at once, and
-// returns the results in the containers' order.
-func (m *Manager) each(cs []Container, fn func(Container) Result) []Result {
+// each runs fn on all containers at once and returns the results in the
+// containers' order. fn passes its heavy part (a Podman or systemd call) to
+// limit, which lets at most m.parallel() run at once: waiting for health
+// holds no slot.
+func (m *Manager) each(cs []Container, fn func(c Container, limit func(func())) Result) []Result {
 	out := make([]Result, len(cs))
 	sem := make(chan struct{}, m.parallel())
+	limit := func(f func()) {
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		f()
+	}
 	var wg sync.WaitGroup
 	for i, c := range cs {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
 			start := time.Now()
-			r := fn(c)
+			r := fn(c, limit)
 			r.Name, r.Critical, r.Took = c.Name, c.Critical, time.Since(start)
 			out[i] = r
 		}()
@@ -148,7 +154,7 @@ func (m *Manager) stopOne(ctx context.Context, conn context.Context, c Container
 	return Result{Action: "stopped", OK: true}
 }
 
-func (m *Manager) startOne(ctx context.Context, conn context.Context, c Container) Result {
+func (m *Manager) startOne(ctx context.Context, conn context.Context, c Container, limit func(func())) Result {
 	action := "started"
 	if c.Unit != "" {
 		if m.Units == nil {
@@ -156,7 +162,9 @@ func (m *Manager) startOne(ctx context.Context, conn context.Context, c Containe
 		}
 		// Starting an active unit is a no-op, so a unit systemd already
 		// started at boot is not started twice.
-		if err := m.Units.StartUnit(ctx, c.Unit); err != nil {
+		var err error
+		limit(func() { err = m.Units.StartUnit(ctx, c.Unit) })
+		if err != nil {
 			return fail("start unit "+c.Unit, err)
 		}
 		action = "unit " + c.Unit + " started"
@@ -168,7 +176,8 @@ func (m *Manager) startOne(ctx context.Context, conn context.Context, c Containe
 		case d.State != nil && d.State.Running:
 			action = "already running"
 		default:
-			if err := containers.Start(conn, c.Name, nil); err != nil {
+			limit(func() { err = containers.Start(conn, c.Name, nil) })
+			if err != nil {
 				return fail("start", explain(err))
 			}
 		}

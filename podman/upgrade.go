@@ -442,8 +442,23 @@ func remove(conn context.Context, id string) error {
 
 // startAndWait starts a container and waits until it is healthy.
 func (m *Manager) startAndWait(ctx, conn context.Context, id string) error {
-	if err := containers.Start(conn, id, nil); err != nil {
-		return fmt.Errorf("start: %w", explain(err))
+	// A container that just failed to start may keep its published port
+	// bound in the Podman service for a few seconds; the container put
+	// back in its place needs that port, so wait for it.
+	deadline := time.Now().Add(m.timeout())
+	for {
+		err := containers.Start(conn, id, nil)
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "address already in use") || time.Now().After(deadline) {
+			return fmt.Errorf("start: %w", explain(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	d, err := containers.Inspect(conn, id, nil)
 	if err != nil {

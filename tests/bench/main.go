@@ -7,6 +7,9 @@
 //	idle daemon       = resident memory of speedia-updated, idle between
 //	                   checks, / 20 MiB (goal: at most 1), and its wakeups
 //	                   over 60 s (goal: none)
+//	container start   = time for Manager.Start to bring back 50 restart=always
+//	                   containers after a reboot / podman-restart.service's
+//	                   `podman start --all` (goal: at most 0.5; containers.go)
 //
 // Both sides run inside the same booted test host, as transient services,
 // with the same apt-get update + dist-upgrade of a 25 MiB, 400-file package;
@@ -30,15 +33,21 @@ import (
 func main() {
 	rounds := flag.Int("rounds", 7, "measurements of each side")
 	idleFor := flag.Duration("idle", 60*time.Second, "idle daemon measurement window")
+	ctrRounds := flag.Int("container-rounds", 3, "measurements of each side of the container start benchmark")
+	ctrOnly := flag.Bool("containers-only", false, "run only the container start benchmark")
 	flag.Parse()
 	testhost.Reexec()
-	if err := bench(context.Background(), *rounds, *idleFor); err != nil {
+	run := func() error { return bench(context.Background(), *rounds, *idleFor, *ctrRounds) }
+	if *ctrOnly {
+		run = func() error { return containerStart(context.Background(), 50, *ctrRounds) }
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(ctx context.Context, rounds int, idleFor time.Duration) error {
+func bench(ctx context.Context, rounds int, idleFor time.Duration, ctrRounds int) error {
 	bin, err := os.MkdirTemp("", "speedia-bench-")
 	if err != nil {
 		return err
@@ -50,6 +59,9 @@ func bench(ctx context.Context, rounds int, idleFor time.Duration) error {
 	}
 	if err := idle(ctx, product, idleFor); err != nil {
 		return fmt.Errorf("idle daemon: %w", err)
+	}
+	if err := containerStart(ctx, 50, ctrRounds); err != nil {
+		return fmt.Errorf("container start: %w", err)
 	}
 	h, err := testhost.New(ctx, testhost.Options{Name: "speedia-bench"})
 	if err != nil {
