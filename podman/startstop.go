@@ -96,8 +96,18 @@ func (m *Manager) Start(ctx context.Context, inv Inventory) (Report, error) {
 	levels, notes := Levels(inv.Containers)
 	rep := Report{Notes: notes}
 	for _, level := range levels {
+		// One list per level tells what podman-restart.service or a unit
+		// already started (cheaper than an inspect per container).
+		running := map[string]bool{}
+		if list, err := containers.List(conn, nil); err == nil {
+			for _, l := range list {
+				for _, n := range l.Names {
+					running[n] = true
+				}
+			}
+		}
 		rep.Results = append(rep.Results, m.each(level, func(c Container, limit func(func())) Result {
-			return m.startOne(ctx, conn, c, limit)
+			return m.startOne(ctx, conn, c, running[c.Name], limit)
 		})...)
 	}
 	return rep, nil
@@ -154,7 +164,7 @@ func (m *Manager) stopOne(ctx context.Context, conn context.Context, c Container
 	return Result{Action: "stopped", OK: true}
 }
 
-func (m *Manager) startOne(ctx context.Context, conn context.Context, c Container, limit func(func())) Result {
+func (m *Manager) startOne(ctx context.Context, conn context.Context, c Container, running bool, limit func(func())) Result {
 	action := "started"
 	if c.Unit != "" {
 		if m.Units == nil {
@@ -168,18 +178,13 @@ func (m *Manager) startOne(ctx context.Context, conn context.Context, c Containe
 			return fail("start unit "+c.Unit, err)
 		}
 		action = "unit " + c.Unit + " started"
+	} else if running {
+		action = "already running"
 	} else {
-		d, err := containers.Inspect(conn, c.Name, nil)
-		switch {
-		case err != nil:
-			return fail("inspect", explain(err))
-		case d.State != nil && d.State.Running:
-			action = "already running"
-		default:
-			limit(func() { err = containers.Start(conn, c.Name, nil) })
-			if err != nil {
-				return fail("start", explain(err))
-			}
+		var err error
+		limit(func() { err = containers.Start(conn, c.Name, nil) })
+		if err != nil {
+			return fail("start", explain(err))
 		}
 	}
 	if err := m.waitHealthy(ctx, conn, c); err != nil {
@@ -231,8 +236,13 @@ func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Conta
 			return fmt.Errorf("not healthy after %s (last: %s)", m.timeout(), last)
 		}
 		wait := poll
-		if c.Health {
+		switch {
+		case c.Health:
 			wait = time.Second
+		case settle-time.Since(d.State.StartedAt) > poll:
+			// Sleep through the settle time instead of polling: 50
+			// containers polled at once load the Podman service.
+			wait = settle - time.Since(d.State.StartedAt)
 		}
 		select {
 		case <-ctx.Done():
