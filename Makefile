@@ -8,7 +8,7 @@ TAGS     := remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver
 GOFLAGS  := -tags "$(TAGS)"
 export CGO_ENABLED := 0
 BIN      := bin
-CMDS     := speedia-updated speedia-update
+CMDS     := speedia-updated speedia-update speedia-containers
 
 .PHONY: all build install test unit integration e2e demo bench lint deps clean
 

@@ -175,7 +175,7 @@ func runDaemon(ctx context.Context) error {
 		ct := newContainers(cfg.Containers, d.View, log)
 		d.Workload = ct
 		srv.SetContainers(ct)
-		obs.after = func(v daemon.View) { ct.observe(ctx, v, cur.get().Containers.AutoUpgrade) }
+		obs.after = func(v daemon.View) { ct.Observe(ctx, v, cur.get().Containers.AutoUpgrade) }
 	}
 	d.Observer = obs
 

@@ -16,7 +16,7 @@ type Product map[string]string
 // BuildProduct builds speedia-updated and speedia-update into dir.
 func BuildProduct(ctx context.Context, dir string) (Product, error) {
 	p := Product{}
-	for _, cmd := range []string{"speedia-updated", "speedia-update"} {
+	for _, cmd := range []string{"speedia-updated", "speedia-update", "speedia-containers"} {
 		out := filepath.Join(dir, cmd)
 		if err := BuildGo(ctx, "cmd/"+cmd, out); err != nil {
 			return nil, err

@@ -1,0 +1,160 @@
+// Command speedia-containers does the daemon's Podman work in a process of
+// its own: Podman's bindings would double the idle daemon's memory, so
+// speedia-updated runs this only when containers need stopping, starting
+// or upgrading. It reads an inventory on stdin where an operation needs one
+// and always answers with one JSON reply on stdout; logs go to stderr (the
+// daemon's journal).
+//
+//	speedia-containers [flags] inventory|stop|start|upgrade NAME IMAGE|rollback NAME|records|maintain
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/speedia/host/podman"
+	"github.com/speedia/host/updater/containers"
+)
+
+func main() {
+	m := &podman.Manager{Units: podman.Systemd{}}
+	flag.StringVar(&m.Socket, "socket", podman.DefaultSocket, "Podman's API socket")
+	flag.StringVar(&m.Dir, "dir", podman.DefaultDir, "upgrade records and data snapshots")
+	flag.DurationVar(&m.Settle, "settle", podman.DefaultSettle, "a container without a health check is up after running this long")
+	flag.DurationVar(&m.Timeout, "timeout", podman.DefaultTimeout, "per container, to come up healthy")
+	flag.IntVar(&m.Parallel, "parallel", podman.DefaultParallel, "containers started or stopped at once")
+	flag.DurationVar(&m.Keep, "keep", podman.DefaultKeep, "how long upgrades are kept")
+	auto := flag.Bool("auto-upgrade", false, "maintain: also upgrade containers labelled speedia.upgrade=auto")
+	flag.Parse()
+	m.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	r := do(ctx, m, flag.Args(), os.Stdin, *auto)
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		os.Exit(1)
+	}
+}
+
+func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, auto bool) containers.Reply {
+	if len(args) == 0 {
+		return containers.Failure(fmt.Errorf("%w: no operation", containers.ErrUsage))
+	}
+	want := map[string]int{"inventory": 1, "stop": 1, "start": 1, "upgrade": 3, "rollback": 2, "records": 1, "maintain": 1}
+	if n, ok := want[args[0]]; !ok || n != len(args) {
+		return containers.Failure(fmt.Errorf("%w: %q", containers.ErrUsage, args))
+	}
+	var r containers.Reply
+	switch args[0] {
+	case "inventory":
+		inv, err := m.Take(ctx)
+		if err != nil {
+			return containers.Failure(err)
+		}
+		r.Inventory, err = json.Marshal(inv)
+		r.SetError(err)
+	case "stop", "start":
+		var inv podman.Inventory
+		if err := json.NewDecoder(stdin).Decode(&inv); err != nil {
+			return containers.Failure(fmt.Errorf("%w: inventory on stdin: %v", containers.ErrUsage, err))
+		}
+		var rep podman.Report
+		var err error
+		if args[0] == "stop" {
+			rep, err = m.Stop(ctx, inv)
+		} else {
+			rep, err = m.Start(ctx, inv)
+			r.Critical = rep.CriticalFailures()
+			if err != nil { // Podman unreachable: every critical container is down
+				for _, c := range inv.Containers {
+					if c.Critical {
+						r.Critical = append(r.Critical, "container "+c.Name+": "+err.Error())
+					}
+				}
+			}
+		}
+		r.Run = runView(args[0], rep, err)
+		r.SetError(err)
+	case "upgrade", "rollback":
+		var rec *podman.Record
+		var err error
+		if args[0] == "upgrade" {
+			rec, err = m.Upgrade(ctx, args[1], args[2])
+		} else {
+			rec, err = m.Rollback(ctx, args[1])
+		}
+		if err != nil {
+			return containers.Failure(kind(err))
+		}
+		u := upgradeView(rec)
+		r.Upgrade = &u
+	case "records":
+		recs, err := m.Records()
+		if err != nil {
+			return containers.Failure(err)
+		}
+		r.Upgrades = []containers.Upgrade{}
+		for _, rec := range recs {
+			r.Upgrades = append(r.Upgrades, upgradeView(rec))
+		}
+	case "maintain":
+		names, err := m.Expire(ctx, time.Now())
+		if len(names) > 0 {
+			m.Log.Info("discarded expired container upgrades", "containers", names)
+		}
+		errs := []error{err}
+		if auto {
+			recs, err := m.AutoUpgrade(ctx)
+			for _, rec := range recs {
+				r.Upgrades = append(r.Upgrades, upgradeView(rec))
+			}
+			errs = append(errs, err)
+		}
+		r.SetError(errors.Join(errs...))
+	}
+	return r
+}
+
+// kind wraps Podman's errors with the reply's error kinds.
+func kind(err error) error {
+	switch {
+	case errors.Is(err, podman.ErrNotFound):
+		return fmt.Errorf("%w: %w", containers.ErrNotFound, err)
+	case errors.Is(err, podman.ErrNothingToDo):
+		return fmt.Errorf("%w: %w", containers.ErrNothing, err)
+	case errors.Is(err, podman.ErrRefused):
+		return fmt.Errorf("%w: %w", containers.ErrRefused, err)
+	}
+	return err
+}
+
+func runView(what string, rep podman.Report, err error) *containers.Run {
+	run := &containers.Run{What: what, At: time.Now().UTC(), Notes: rep.Notes}
+	for _, x := range rep.Results {
+		run.Results = append(run.Results, containers.Result(x))
+	}
+	if err != nil {
+		run.Error = err.Error()
+	}
+	return run
+}
+
+func upgradeView(r *podman.Record) containers.Upgrade {
+	u := containers.Upgrade{
+		Name: r.Name, At: r.At, KeepUntil: r.KeepUntil, OldImage: r.OldImage, NewImage: r.NewImage,
+		OldID: r.OldID, NewID: r.NewID, Kept: r.Kept, Notes: r.Notes,
+	}
+	for _, it := range r.Data.Items {
+		u.Data = append(u.Data, containers.SavedData{Kind: it.Kind, Name: it.Name, Path: it.Path, Method: it.Method})
+	}
+	return u
+}

@@ -1,0 +1,304 @@
+// Package containers is the daemon's side of container care: it runs the
+// speedia-containers helper (the one program that links Podman's bindings)
+// for each operation and speaks its JSON protocol. Keeping the bindings out
+// of the daemon keeps the idle daemon small.
+package containers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/daemon"
+	"github.com/speedia/host/updater/state"
+)
+
+// The protocol's types are the API's.
+type (
+	Upgrade   = client.ContainerUpgrade
+	Run       = client.ContainerRun
+	Result    = client.ContainerResult
+	SavedData = client.SavedData
+)
+
+// Error kinds a reply can carry.
+var (
+	ErrUsage    = errors.New("usage")
+	ErrNotFound = errors.New("not found")
+	ErrNothing  = errors.New("nothing to do")
+	ErrRefused  = errors.New("refused")
+)
+
+var kinds = map[string]error{"usage": ErrUsage, "not-found": ErrNotFound, "nothing": ErrNothing, "refused": ErrRefused}
+
+// Reply is the helper's answer to one operation.
+type Reply struct {
+	Inventory json.RawMessage `json:"inventory,omitempty"`
+	Run       *Run            `json:"run,omitempty"`
+	Critical  []string        `json:"critical,omitempty"`
+	Upgrade   *Upgrade        `json:"upgrade,omitempty"`
+	Upgrades  []Upgrade       `json:"upgrades,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Kind      string          `json:"kind,omitempty"` // a key of kinds
+}
+
+// Failure is a reply that carries only err.
+func Failure(err error) Reply {
+	var r Reply
+	r.SetError(err)
+	return r
+}
+
+// SetError records err (nil: nothing) and its kind.
+func (r *Reply) SetError(err error) {
+	if err == nil {
+		return
+	}
+	r.Error = err.Error()
+	for k, e := range kinds {
+		if errors.Is(err, e) {
+			r.Kind = k
+		}
+	}
+}
+
+// Err is the reply's error, wrapping the daemon's sentinel for its kind.
+func (r Reply) Err() error {
+	if r.Error == "" {
+		return nil
+	}
+	switch r.Kind {
+	case "not-found":
+		return fmt.Errorf("%w: %s", daemon.ErrNotFound, r.Error)
+	case "nothing":
+		return fmt.Errorf("%w: %s", daemon.ErrNothing, r.Error)
+	case "refused":
+		return fmt.Errorf("%w: %s", daemon.ErrRefused, r.Error)
+	case "usage":
+		return fmt.Errorf("%w: %s", daemon.ErrInvalid, r.Error)
+	}
+	return errors.New(r.Error)
+}
+
+// Settings are the helper's flags.
+type Settings struct {
+	Socket   string
+	Dir      string
+	Settle   time.Duration
+	Timeout  time.Duration
+	Parallel int
+	Keep     time.Duration
+}
+
+// Exec runs the helper. It is the daemon's Workload and the D-Bus API's
+// container backend.
+type Exec struct {
+	Helper   string // path of speedia-containers
+	Settings Settings
+	View     func() daemon.View // the daemon's state, to stay out of reboots
+	Log      *slog.Logger
+
+	mu        sync.Mutex
+	last      *Run
+	lastCheck time.Time
+	busyAuto  bool
+}
+
+func (x *Exec) call(ctx context.Context, stdin []byte, args ...string) (Reply, error) {
+	s := x.Settings
+	flags := []string{"-socket", s.Socket, "-dir", s.Dir, "-settle", s.Settle.String(), "-timeout", s.Timeout.String(),
+		"-parallel", fmt.Sprint(s.Parallel), "-keep", s.Keep.String()}
+	cmd := exec.CommandContext(ctx, x.Helper, append(flags, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Stderr = os.Stderr // the daemon's journal
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.Output()
+	var r Reply
+	if jerr := json.Unmarshal(out, &r); jerr != nil {
+		if err == nil {
+			err = jerr
+		}
+		return r, fmt.Errorf("%s %s: %w", x.Helper, args[0], err)
+	}
+	return r, nil
+}
+
+// noPodman: without the socket there is no Podman service, so no
+// containers to care for (a socket-activated service has its socket).
+func (x *Exec) noPodman() bool {
+	_, err := os.Stat(x.Settings.Socket)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// Inventory lists the running containers (empty without Podman).
+func (x *Exec) Inventory(ctx context.Context) (json.RawMessage, error) {
+	if x.noPodman() {
+		return json.RawMessage(`{"containers":[]}`), nil
+	}
+	r, err := x.call(ctx, nil, "inventory")
+	if err != nil {
+		return nil, err
+	}
+	return r.Inventory, r.Err()
+}
+
+func empty(inv json.RawMessage) bool {
+	var v struct {
+		Containers []json.RawMessage `json:"containers"`
+	}
+	return json.Unmarshal(inv, &v) == nil && len(v.Containers) == 0
+}
+
+// Stop stops the inventory's containers in order.
+func (x *Exec) Stop(ctx context.Context, inv json.RawMessage) error {
+	if empty(inv) {
+		return nil
+	}
+	r, err := x.call(ctx, inv, "stop")
+	if err != nil {
+		return err
+	}
+	x.remember(r.Run)
+	return r.Err()
+}
+
+// Start brings the inventory's containers back and returns the critical
+// ones that did not come back.
+func (x *Exec) Start(ctx context.Context, inv json.RawMessage) ([]string, error) {
+	if empty(inv) {
+		return nil, nil
+	}
+	r, err := x.call(ctx, inv, "start")
+	if err != nil {
+		return []string{"containers: " + err.Error()}, err
+	}
+	x.remember(r.Run)
+	return r.Critical, r.Err()
+}
+
+func (x *Exec) remember(run *Run) {
+	if run == nil {
+		return
+	}
+	for _, r := range run.Results {
+		if r.OK {
+			x.Log.Info("container "+r.Action, "container", r.Name, "took", r.Took.Round(time.Millisecond))
+		} else {
+			x.Log.Warn("container "+run.What+" failed", "container", r.Name, "critical", r.Critical, "err", r.Error)
+		}
+	}
+	x.mu.Lock()
+	x.last = run
+	x.mu.Unlock()
+}
+
+// busy refuses container changes between an update reboot's stop and the
+// containers' return.
+func (x *Exec) busy() error {
+	switch p := x.View().State.Phase; p {
+	case state.Rebooting, state.Verifying, state.RollingBack:
+		return fmt.Errorf("%w: the host is %s; try again once it is idle", daemon.ErrBusy, p)
+	}
+	return nil
+}
+
+func (x *Exec) upgradeCall(ctx context.Context, args ...string) (any, error) {
+	if err := x.busy(); err != nil {
+		return nil, err
+	}
+	r, err := x.call(ctx, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return r.Upgrade, nil
+}
+
+// Upgrade hard-upgrades container name to image.
+func (x *Exec) Upgrade(ctx context.Context, name, image string) (any, error) {
+	return x.upgradeCall(ctx, "upgrade", name, image)
+}
+
+// Rollback undoes the kept upgrade of name.
+func (x *Exec) Rollback(ctx context.Context, name string) (any, error) {
+	return x.upgradeCall(ctx, "rollback", name)
+}
+
+// Report is the containers' picture for the API.
+func (x *Exec) Report(ctx context.Context) (any, error) {
+	rep := client.Containers{Upgrades: []Upgrade{}}
+	if raw := x.View().State.Workload; raw != nil {
+		var inv struct {
+			Containers []struct {
+				Name string `json:"name"`
+			} `json:"containers"`
+		}
+		if json.Unmarshal(raw, &inv) == nil {
+			for _, c := range inv.Containers {
+				rep.Stopped = append(rep.Stopped, c.Name)
+			}
+		}
+	}
+	x.mu.Lock()
+	rep.Last = x.last
+	x.mu.Unlock()
+	r, err := x.call(ctx, nil, "records")
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	rep.Upgrades = append(rep.Upgrades, r.Upgrades...)
+	return rep, nil
+}
+
+// Observe runs maintenance (expiry, auto-upgrades) after each update check
+// the daemon finishes; never two at once, never during a reboot.
+func (x *Exec) Observe(ctx context.Context, v daemon.View, auto bool) {
+	x.mu.Lock()
+	changed := !v.State.LastCheck.Equal(x.lastCheck) && !x.lastCheck.IsZero()
+	x.lastCheck = v.State.LastCheck
+	if !changed || x.busyAuto {
+		x.mu.Unlock()
+		return
+	}
+	x.busyAuto = true
+	x.mu.Unlock()
+	go func() {
+		defer func() {
+			x.mu.Lock()
+			x.busyAuto = false
+			x.mu.Unlock()
+		}()
+		if x.noPodman() || x.busy() != nil {
+			return
+		}
+		args := []string{"maintain"}
+		if auto {
+			args = []string{"-auto-upgrade", "maintain"}
+		}
+		r, err := x.call(ctx, nil, args...)
+		if err == nil {
+			err = r.Err()
+		}
+		for _, u := range r.Upgrades {
+			x.Log.Info("container upgraded automatically", "container", u.Name, "image", u.NewImage)
+		}
+		if err != nil {
+			x.Log.Error("container maintenance", "err", strings.TrimSpace(err.Error()))
+		}
+	}()
+}

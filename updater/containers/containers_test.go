@@ -1,0 +1,120 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/speedia/host/updater/daemon"
+	"github.com/speedia/host/updater/state"
+)
+
+func TestReplyKindsMapToDaemonErrors(t *testing.T) {
+	tests := []struct {
+		err  error
+		want error
+	}{
+		{fmt.Errorf("%w: container x", ErrNotFound), daemon.ErrNotFound},
+		{fmt.Errorf("%w: already runs", ErrNothing), daemon.ErrNothing},
+		{fmt.Errorf("%w: unit", ErrRefused), daemon.ErrRefused},
+		{fmt.Errorf("%w: bad", ErrUsage), daemon.ErrInvalid},
+	}
+	for _, tt := range tests {
+		r := Failure(tt.err)
+		if got := r.Err(); !errors.Is(got, tt.want) || !strings.Contains(got.Error(), tt.err.Error()) {
+			t.Errorf("%v -> %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	if err := Failure(errors.New("podman down")).Err(); err == nil || errors.Is(err, daemon.ErrNotFound) {
+		t.Errorf("plain error -> %v", err)
+	}
+	if (Reply{}).Err() != nil {
+		t.Error("empty reply has an error")
+	}
+}
+
+// helper writes a stand-in for speedia-containers that records its
+// arguments and stdin and prints reply.
+func helper(t *testing.T, reply string) (path, argsFile, stdinFile string) {
+	dir := t.TempDir()
+	path, argsFile, stdinFile = filepath.Join(dir, "helper"), filepath.Join(dir, "args"), filepath.Join(dir, "stdin")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$@\" > %s\ncat > %s\ncat <<'EOF'\n%s\nEOF\n", argsFile, stdinFile, reply)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, argsFile, stdinFile
+}
+
+func newExec(t *testing.T, path string, phase state.Phase) *Exec {
+	sock := filepath.Join(t.TempDir(), "podman.sock")
+	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &Exec{
+		Helper:   path,
+		Settings: Settings{Socket: sock, Dir: "/d", Settle: time.Second, Timeout: time.Minute, Parallel: 3, Keep: time.Hour},
+		View:     func() daemon.View { return daemon.View{State: state.State{Phase: phase}} },
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func TestExecPassesSettingsAndInventory(t *testing.T) {
+	path, argsFile, stdinFile := helper(t, `{"run":{"what":"start","results":[{"name":"db","ok":false,"critical":true,"error":"exited"}]},"critical":["container db: exited"]}`)
+	x := newExec(t, path, state.Verifying)
+	inv := []byte(`{"containers":[{"name":"db","critical":true}]}`)
+	critical, err := x.Start(context.Background(), inv)
+	if err != nil || len(critical) != 1 || critical[0] != "container db: exited" {
+		t.Fatalf("Start = %v, %v", critical, err)
+	}
+	args, _ := os.ReadFile(argsFile)
+	want := "-socket " + x.Settings.Socket + " -dir /d -settle 1s -timeout 1m0s -parallel 3 -keep 1h0m0s start\n"
+	if string(args) != want {
+		t.Errorf("args %q, want %q", args, want)
+	}
+	if stdin, _ := os.ReadFile(stdinFile); string(stdin) != string(inv) {
+		t.Errorf("stdin %q", stdin)
+	}
+	if x.last == nil || x.last.Results[0].Name != "db" {
+		t.Errorf("the run was not kept for the report: %+v", x.last)
+	}
+}
+
+func TestExecEmptyInventoryRunsNothing(t *testing.T) {
+	x := newExec(t, "/nonexistent/helper", state.Rebooting)
+	if err := x.Stop(context.Background(), []byte(`{"containers":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := x.Start(context.Background(), []byte(`{"containers":[]}`)); err != nil || c != nil {
+		t.Fatal(c, err)
+	}
+	os.Remove(x.Settings.Socket)
+	if inv, err := x.Inventory(context.Background()); err != nil || !empty(inv) {
+		t.Fatalf("no Podman socket: inventory %s, %v; want empty", inv, err)
+	}
+}
+
+func TestExecUpgradeRefusedDuringReboot(t *testing.T) {
+	path, argsFile, _ := helper(t, `{}`)
+	x := newExec(t, path, state.Rebooting)
+	if _, err := x.Upgrade(context.Background(), "db", "img"); !errors.Is(err, daemon.ErrBusy) {
+		t.Fatalf("err = %v, want busy", err)
+	}
+	if _, err := os.Stat(argsFile); !os.IsNotExist(err) {
+		t.Error("the helper ran during a reboot")
+	}
+}
+
+func TestExecBrokenHelperIsAnError(t *testing.T) {
+	path, _, _ := helper(t, `not json`)
+	x := newExec(t, path, state.Idle)
+	if _, err := x.Upgrade(context.Background(), "db", "img"); err == nil || !strings.Contains(err.Error(), path+" upgrade") {
+		t.Fatalf("err = %v; want one naming the helper and operation", err)
+	}
+}
