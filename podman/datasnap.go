@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 
+	"github.com/speedia/host/updater/run"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,12 +46,10 @@ func isSubvolume(path string) bool {
 	return isBtrfs(path) && unix.Stat(path, &st) == nil && st.Ino == 256
 }
 
-func run(ctx context.Context, name string, args ...string) error {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
+// command runs an external tool through the updater's one seam for them.
+func command(ctx context.Context, name string, args ...string) error {
+	_, err := run.Exec{}.Run(ctx, run.Cmd{Name: name, Args: args})
+	return err
 }
 
 // snapshotData saves items under dir, which must not exist yet. On btrfs
@@ -92,23 +89,23 @@ func save(ctx context.Context, it Data, base string) (Saved, error) {
 	if !fi.IsDir() {
 		// A single bind-mounted file: a plain copy keeps it exactly.
 		s := Saved{Data: it, Method: "reflink", Copy: base}
-		return s, run(ctx, "cp", "-a", "--reflink=auto", it.Path, base)
+		return s, command(ctx, "cp", "-a", "--reflink=auto", it.Path, base)
 	}
 	if isSubvolume(it.Path) {
 		s := Saved{Data: it, Method: "btrfs-snapshot", Copy: base}
-		if err := run(ctx, "btrfs", "subvolume", "snapshot", "-r", it.Path, base); err == nil {
+		if err := command(ctx, "btrfs", "subvolume", "snapshot", "-r", it.Path, base); err == nil {
 			return s, nil
 		}
 	}
 	if isBtrfs(it.Path) && isBtrfs(filepath.Dir(base)) {
 		s := Saved{Data: it, Method: "reflink", Copy: base}
-		if err := run(ctx, "cp", "-a", "--reflink=always", it.Path+"/.", base); err == nil {
+		if err := command(ctx, "cp", "-a", "--reflink=always", it.Path+"/.", base); err == nil {
 			return s, nil
 		}
 		_ = os.RemoveAll(base) // another filesystem: fall back to an archive
 	}
 	s := Saved{Data: it, Method: "tar", Copy: base + ".tar"}
-	return s, run(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse",
+	return s, command(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse",
 		"-C", it.Path, "-cpf", s.Copy, ".")
 }
 
@@ -130,22 +127,22 @@ func restore(ctx context.Context, it Saved) error {
 		return err
 	}
 	if !fi.IsDir() && it.Method != "tar" {
-		return run(ctx, "cp", "-a", "--reflink=auto", it.Copy, it.Path)
+		return command(ctx, "cp", "-a", "--reflink=auto", it.Copy, it.Path)
 	}
 	if it.Method == "btrfs-snapshot" && isSubvolume(it.Path) {
-		if err := run(ctx, "btrfs", "subvolume", "delete", it.Path); err != nil {
+		if err := command(ctx, "btrfs", "subvolume", "delete", it.Path); err != nil {
 			return err
 		}
-		return run(ctx, "btrfs", "subvolume", "snapshot", it.Copy, it.Path)
+		return command(ctx, "btrfs", "subvolume", "snapshot", it.Copy, it.Path)
 	}
 	if err := emptyDir(it.Path); err != nil {
 		return err
 	}
 	if it.Method == "tar" {
-		return run(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse",
+		return command(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--sparse",
 			"-C", it.Path, "-xpf", it.Copy)
 	}
-	return run(ctx, "cp", "-a", "--reflink=auto", it.Copy+"/.", it.Path)
+	return command(ctx, "cp", "-a", "--reflink=auto", it.Copy+"/.", it.Path)
 }
 
 // emptyDir removes everything inside dir, keeping dir itself (a volume's
@@ -158,7 +155,7 @@ func emptyDir(dir string) error {
 	for _, e := range entries {
 		p := filepath.Join(dir, e.Name())
 		if e.IsDir() && isSubvolume(p) {
-			if err := exec.Command("btrfs", "subvolume", "delete", p).Run(); err == nil {
+			if err := command(context.Background(), "btrfs", "subvolume", "delete", p); err == nil {
 				continue
 			}
 		}
@@ -177,7 +174,7 @@ func (s DataSnapshot) Remove(ctx context.Context) error {
 	var errs []error
 	for _, it := range s.Items {
 		if it.Method == "btrfs-snapshot" {
-			if err := run(ctx, "btrfs", "subvolume", "delete", it.Copy); err != nil && !os.IsNotExist(err) {
+			if err := command(ctx, "btrfs", "subvolume", "delete", it.Copy); err != nil && !os.IsNotExist(err) {
 				errs = append(errs, err)
 			}
 		}

@@ -73,14 +73,12 @@ func (inv Inventory) Names() []string {
 // Take lists the running containers and reads what is needed to stop and
 // start them in order.
 func (m *Manager) Take(ctx context.Context) (Inventory, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return Inventory{}, err
-	}
-	defer cancel()
-	return take(ctx, conn)
+	var inv Inventory
+	err := m.with(ctx, func(conn context.Context) (err error) {
+		inv, err = take(ctx, conn)
+		return err
+	})
+	return inv, err
 }
 
 func take(ctx, conn context.Context) (Inventory, error) {

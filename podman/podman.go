@@ -123,12 +123,21 @@ func (m *Manager) connect(ctx context.Context) (context.Context, context.CancelF
 	return conn, func() { stop(); cancel() }, nil
 }
 
+// with runs fn on a fresh connection, one operation at a time.
+func (m *Manager) with(ctx context.Context, fn func(conn context.Context) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	conn, cancel, err := m.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return fn(conn)
+}
+
 // ErrNotFound is wrapped by errors about a container, image or volume that
 // Podman does not have.
 var ErrNotFound = errors.New("not found")
-
-// ErrConflict is wrapped by errors about a name already in use.
-var ErrConflict = errors.New("conflict")
 
 func apiCode(err error) int {
 	var p *errorhandling.ErrorModel
@@ -150,8 +159,6 @@ func explain(err error) error {
 	switch apiCode(err) {
 	case http.StatusNotFound:
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
-	case http.StatusConflict:
-		return fmt.Errorf("%w: %w", ErrConflict, err)
 	}
 	return err
 }

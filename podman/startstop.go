@@ -54,14 +54,15 @@ func (r Report) CriticalFailures() []string {
 // Stop stops the inventory's containers gracefully, dependents first, each
 // with its own stop timeout. The error lists the containers that are still
 // running; the caller should start the inventory again then.
-func (m *Manager) Stop(ctx context.Context, inv Inventory) (Report, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	defer cancel()
+func (m *Manager) Stop(ctx context.Context, inv Inventory) (rep Report, err error) {
+	err = m.with(ctx, func(conn context.Context) error {
+		rep, err = m.stop(ctx, conn, inv)
+		return err
+	})
+	return rep, err
+}
+
+func (m *Manager) stop(ctx, conn context.Context, inv Inventory) (Report, error) {
 	levels, notes := Levels(inv.Containers)
 	rep := Report{Notes: notes}
 	for i := len(levels) - 1; i >= 0; i-- {
@@ -85,14 +86,15 @@ func (m *Manager) Stop(ctx context.Context, inv Inventory) (Report, error) {
 // health check passes, or, without one, it keeps running for the settle
 // time. A container that is already running (podman-restart.service or its
 // unit started it) is not started again, only waited for.
-func (m *Manager) Start(ctx context.Context, inv Inventory) (Report, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return Report{}, err
-	}
-	defer cancel()
+func (m *Manager) Start(ctx context.Context, inv Inventory) (rep Report, err error) {
+	err = m.with(ctx, func(conn context.Context) error {
+		rep = m.start(ctx, conn, inv)
+		return nil
+	})
+	return rep, err
+}
+
+func (m *Manager) start(ctx, conn context.Context, inv Inventory) Report {
 	levels, notes := Levels(inv.Containers)
 	rep := Report{Notes: notes}
 	for _, level := range levels {
@@ -110,7 +112,7 @@ func (m *Manager) Start(ctx context.Context, inv Inventory) (Report, error) {
 			return m.startOne(ctx, conn, c, running[c.Name], limit)
 		})...)
 	}
-	return rep, nil
+	return rep
 }
 
 // each runs fn on all containers at once and returns the results in the

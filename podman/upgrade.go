@@ -56,15 +56,12 @@ func stamp(t time.Time) string { return t.UTC().Format("20060102t150405z") }
 // one fails, it is removed, the data is restored exactly and the old
 // container runs again; the error says so. Nothing is removed before the
 // replacement is proven.
-func (m *Manager) Upgrade(ctx context.Context, name, image string) (*Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	return m.upgrade(ctx, conn, name, image)
+func (m *Manager) Upgrade(ctx context.Context, name, image string) (rec *Record, err error) {
+	err = m.with(ctx, func(conn context.Context) error {
+		rec, err = m.upgrade(ctx, conn, name, image)
+		return err
+	})
+	return rec, err
 }
 
 func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Record, error) {
@@ -171,14 +168,15 @@ func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Recor
 // recreated from its definition) runs again with the data as it was before
 // the upgrade. The upgraded container's current data is saved first, so a
 // failed rollback puts everything back as it was.
-func (m *Manager) Rollback(ctx context.Context, name string) (*Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
+func (m *Manager) Rollback(ctx context.Context, name string) (rec *Record, err error) {
+	err = m.with(ctx, func(conn context.Context) error {
+		rec, err = m.rollback(ctx, conn, name)
+		return err
+	})
+	return rec, err
+}
+
+func (m *Manager) rollback(ctx, conn context.Context, name string) (*Record, error) {
 	rec, err := m.loadRecord(name)
 	if err != nil {
 		return nil, err
@@ -281,38 +279,34 @@ func (m *Manager) Records() ([]*Record, error) {
 }
 
 // Expire discards kept upgrades whose time is up and returns their names.
-func (m *Manager) Expire(ctx context.Context, now time.Time) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+func (m *Manager) Expire(ctx context.Context, now time.Time) (done []string, err error) {
 	recs, err := m.Records()
 	if err != nil || len(recs) == 0 {
 		return nil, err
 	}
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	var done []string
-	for _, r := range recs {
-		if now.After(r.KeepUntil) {
-			m.discard(ctx, conn, r)
-			done = append(done, r.Name)
+	err = m.with(ctx, func(conn context.Context) error {
+		for _, r := range recs {
+			if now.After(r.KeepUntil) {
+				m.discard(ctx, conn, r)
+				done = append(done, r.Name)
+			}
 		}
-	}
-	return done, nil
+		return nil
+	})
+	return done, err
 }
 
 // AutoUpgrade upgrades the running containers labelled speedia.upgrade=auto
 // whose image name now points to another local image.
-func (m *Manager) AutoUpgrade(ctx context.Context) ([]*Record, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	conn, cancel, err := m.connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
+func (m *Manager) AutoUpgrade(ctx context.Context) (done []*Record, err error) {
+	err = m.with(ctx, func(conn context.Context) error {
+		done, err = m.autoUpgrade(ctx, conn)
+		return err
+	})
+	return done, err
+}
+
+func (m *Manager) autoUpgrade(ctx, conn context.Context) ([]*Record, error) {
 	list, err := containers.List(conn, new(containers.ListOptions).WithFilters(map[string][]string{"label": {LabelUpgrade + "=auto"}}))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", explain(err))

@@ -13,7 +13,7 @@ import (
 const (
 	ErrorNothingToDo     = "org.speedia.Update1.Error.NothingToDo"     // no updates, nothing staged or to clear
 	ErrorBusy            = "org.speedia.Update1.Error.Busy"            // another transaction is running
-	ErrorNotFound        = "org.speedia.Update1.Error.NotFound"        // no such snapshot or bad-update id
+	ErrorNotFound        = "org.speedia.Update1.Error.NotFound"        // no such snapshot, bad-update id, container, image or kept upgrade
 	ErrorRefused         = "org.speedia.Update1.Error.Refused"         // not allowed in this phase or by policy
 	ErrorInvalidArgument = "org.speedia.Update1.Error.InvalidArgument" // e.g. a malformed "when"
 	ErrorHeld            = "org.speedia.Update1.Error.Held"            // updates are held

@@ -101,11 +101,7 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 func (d *Daemon) stage(ctx context.Context, id string) (int, error) {
 	d.must(d.st.StartStaging(d.Clock.Now()))
 	d.publish(true)
-	log := &lineWriter{emit: func(l string) {
-		if d.Observer != nil {
-			d.Observer.Progress(l)
-		}
-	}}
+	log := &lineWriter{emit: d.progress}
 	res, err := d.Engine.Stage(ctx, snapshot.StageOptions{Description: "speedia-updated: update " + id, Log: log})
 	log.Flush()
 	now := d.Clock.Now()
