@@ -1,0 +1,397 @@
+// Package vm boots a disk image in QEMU (q35, OVMF, TCG) for the e2e tier and
+// talks to it over its serial console and over SSH through a forwarded port.
+//
+// QEMU runs in its own process group and is only ever killed by its PID.
+package vm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrExited means QEMU is no longer running.
+var ErrExited = errors.New("vm: qemu exited")
+
+// poll is how often the harness looks at QEMU's files and sockets; it only
+// bounds latency, never correctness.
+const poll = 100 * time.Millisecond
+
+// Options describe one VM.
+type Options struct {
+	Disks    []Disk   // virtio-blk, booted in this order (after the CD-ROM)
+	CDROM    string   // ISO attached as an AHCI CD-ROM and booted first
+	Dir      string   // work dir; default a temporary one that Close removes
+	Memory   int      // MiB; default 1024
+	CPUs     int      // default 2 (the test machines have 2 cores)
+	SSHPort  int      // host port forwarded to the guest's 22; 0 picks a free one
+	NoReboot bool     // a guest reboot makes QEMU exit
+	OVMFDir  string   // default /usr/share/OVMF
+	Extra    []string // appended to the QEMU command line
+	Log      io.Writer
+}
+
+// Disk is one virtio-blk disk.
+type Disk struct {
+	Path     string
+	Format   string // raw (default) or qcow2
+	ReadOnly bool
+	Snapshot bool   // writes go to a temporary overlay, the file is untouched
+	Serial   string // shows up as /dev/disk/by-id/virtio-SERIAL
+}
+
+// VM is a running QEMU.
+type VM struct {
+	opt     Options
+	files   files
+	port    int
+	tempDir bool // Dir was made by Start, so Close removes it
+	cmd     *exec.Cmd
+	stderr  *tailBuffer
+	done    chan struct{} // closed when QEMU has exited and been reaped
+	exitErr error         // valid after done
+
+	mu     sync.Mutex // serializes serial reads and writes
+	scan   lineScanner
+	conn   net.Conn
+	closed bool
+}
+
+// Start boots QEMU and returns once it is running with its port forward in
+// place. ctx bounds only the start; Close ends the VM.
+func Start(ctx context.Context, o Options) (*VM, error) {
+	o, err := normalize(o)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := FindFirmware(o.OVMFDir)
+	if err != nil {
+		return nil, err
+	}
+	v := &VM{opt: o}
+	if o.Dir == "" {
+		if v.opt.Dir, err = os.MkdirTemp("", "speedia-vm-"); err != nil {
+			return nil, fmt.Errorf("vm: work dir: %w", err)
+		}
+		v.tempDir = true
+	}
+	v.files = files{
+		vars:      filepath.Join(v.opt.Dir, "OVMF_VARS.fd"),
+		serialLog: filepath.Join(v.opt.Dir, "serial.log"),
+		serialSoc: filepath.Join(v.opt.Dir, "serial.sock"),
+	}
+	// sun_path holds 108 bytes including the terminating NUL.
+	if len(v.files.serialSoc) > 107 {
+		v.cleanup()
+		return nil, fmt.Errorf("%w: dir %s is too long for a unix socket path", ErrOptions, v.opt.Dir)
+	}
+	if err := copyFile(fw.Vars, v.files.vars); err != nil {
+		v.cleanup()
+		return nil, fmt.Errorf("vm: copy OVMF vars: %w", err)
+	}
+	// A picked port can be taken by someone else before QEMU binds it; QEMU
+	// then fails at once and another port is tried.
+	for attempt := 1; ; attempt++ {
+		err = v.start(ctx, fw)
+		if err == nil {
+			return v, nil
+		}
+		if o.SSHPort != 0 || attempt == 3 || !strings.Contains(err.Error(), "forwarding") {
+			v.cleanup()
+			return nil, err
+		}
+	}
+}
+
+func (v *VM) start(ctx context.Context, fw Firmware) error {
+	v.port = v.opt.SSHPort
+	if v.port == 0 {
+		p, err := freePort()
+		if err != nil {
+			return fmt.Errorf("vm: pick ssh port: %w", err)
+		}
+		v.port = p
+	}
+	os.Remove(v.files.serialSoc)
+	args := qemuArgs(v.opt, fw, v.files, v.port)
+	v.stderr = &tailBuffer{max: 8 << 10}
+	cmd := exec.Command("qemu-system-x86_64", args...)
+	var out io.Writer = v.stderr
+	if v.opt.Log != nil {
+		out = io.MultiWriter(v.stderr, v.opt.Log)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Own process group: a terminal's ^C is not delivered to QEMU directly;
+	// Pdeathsig still takes it down when the test binary dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("vm: start qemu: %w", err)
+	}
+	v.cmd = cmd
+	v.done = make(chan struct{})
+	go func() {
+		v.exitErr = cmd.Wait()
+		close(v.done)
+	}()
+	v.logf("vm: qemu pid %d, ssh port %d, serial log %s", cmd.Process.Pid, v.port, v.files.serialLog)
+	if err := v.waitReady(ctx); err != nil {
+		v.kill()
+		return err
+	}
+	return nil
+}
+
+// waitReady returns once QEMU listens on the forwarded port, which it binds
+// after creating the serial socket, and the serial socket is connected.
+func (v *VM) waitReady(ctx context.Context) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		ok, err := listensOn(v.cmd.Process.Pid, v.port)
+		if err != nil {
+			return fmt.Errorf("vm: qemu ready: %w", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-v.done:
+			return fmt.Errorf("%w at start: %v: %s", ErrExited, v.exitErr, strings.TrimSpace(v.stderr.String()))
+		case <-ctx.Done():
+			return fmt.Errorf("vm: qemu ready: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	conn, err := net.Dial("unix", v.files.serialSoc)
+	if err != nil {
+		return fmt.Errorf("vm: serial socket: %w", err)
+	}
+	v.conn = conn
+	// Output also goes to this connection; drain it (the log file has it all)
+	// or QEMU would stall the guest's serial port once the socket is full.
+	go io.Copy(io.Discard, conn)
+	return nil
+}
+
+// SSHPort is the host port forwarded to the guest's port 22.
+func (v *VM) SSHPort() int { return v.port }
+
+// PID is QEMU's process ID.
+func (v *VM) PID() int { return v.cmd.Process.Pid }
+
+// SerialLog is the path of the serial console log.
+func (v *VM) SerialLog() string { return v.files.serialLog }
+
+// Exited is closed when QEMU has exited.
+func (v *VM) Exited() <-chan struct{} { return v.done }
+
+// WaitSerial waits for a serial console line matching re and returns it,
+// without escape sequences. Each call starts after the previous match; one
+// WaitSerial at a time.
+func (v *VM) WaitSerial(ctx context.Context, re *regexp.Regexp) (string, error) {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	pos := 0
+	for {
+		exited := v.hasExited() // before reading, so the last output is seen
+		v.mu.Lock()
+		err := v.scan.feed(v.files.serialLog)
+		l, ok := v.scan.match(re, &pos)
+		v.mu.Unlock()
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("vm: serial log: %w", err)
+		case ok:
+			return l, nil
+		case exited:
+			return "", fmt.Errorf("%w waiting for %q (%v); serial tail:\n%s", ErrExited, re, v.exitErr, v.SerialTail(10))
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("vm: waiting for %q on serial: %w; serial tail:\n%s", re, ctx.Err(), v.SerialTail(10))
+		case <-v.done:
+		case <-t.C:
+		}
+	}
+}
+
+// SerialTail returns the last n non-empty lines of the serial log.
+func (v *VM) SerialTail(n int) string {
+	return tailLines(readTail(v.files.serialLog, 64<<10), n)
+}
+
+// SerialWrite types s on the serial console (use "\r" for Enter).
+func (v *VM) SerialWrite(s string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.conn == nil || v.hasExited() {
+		return ErrExited
+	}
+	// The guest may not be reading; do not hang the test on it.
+	v.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(v.conn, s); err != nil {
+		return fmt.Errorf("vm: serial write: %w", err)
+	}
+	return nil
+}
+
+// Wait waits until QEMU exits and returns its exit error (nil for status 0,
+// which is what a guest power-off, or a reboot with NoReboot, gives).
+func (v *VM) Wait(ctx context.Context) error {
+	select {
+	case <-v.done:
+		return v.exitErr
+	case <-ctx.Done():
+		return fmt.Errorf("vm: wait for qemu: %w", ctx.Err())
+	}
+}
+
+// Close stops QEMU (SIGTERM, then SIGKILL after 5 s), waits for it and
+// removes the files Start made. serial.log stays when Options.Dir was given.
+func (v *VM) Close() error {
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return nil
+	}
+	v.closed = true
+	v.mu.Unlock()
+	v.kill()
+	v.cleanup()
+	return nil
+}
+
+// kill ends QEMU by PID and reaps it.
+func (v *VM) kill() {
+	if v.cmd == nil || v.hasExited() {
+		return
+	}
+	v.cmd.Process.Signal(syscall.SIGTERM) // QEMU exits cleanly, flushing disks
+	select {
+	case <-v.done:
+	case <-time.After(5 * time.Second):
+		v.cmd.Process.Kill()
+		<-v.done
+	}
+}
+
+func (v *VM) cleanup() {
+	if v.conn != nil {
+		v.conn.Close()
+	}
+	if v.tempDir {
+		os.RemoveAll(v.opt.Dir)
+		return
+	}
+	os.Remove(v.files.vars)
+	os.Remove(v.files.serialSoc)
+}
+
+func (v *VM) hasExited() bool {
+	select {
+	case <-v.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (v *VM) logf(format string, args ...any) {
+	if v.opt.Log != nil {
+		fmt.Fprintf(v.opt.Log, format+"\n", args...)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// listensOn says whether process pid holds a TCP socket listening on
+// 127.0.0.1:port. Checking ownership, not just connecting, tells QEMU's
+// forward apart from anyone else's listener on a reused port.
+func listensOn(pid, port int) (bool, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return false, nil // exited; the caller sees it on v.done
+	}
+	defer f.Close()
+	inodes := map[string]bool{}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 10 && fs[1] == local && fs[3] == "0A" {
+			inodes["socket:["+fs[9]+"]"] = true
+		}
+	}
+	if err := sc.Err(); err != nil || len(inodes) == 0 {
+		return false, err
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false, nil
+	}
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[l] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
