@@ -190,7 +190,38 @@ func ReadFile(f *os.File, offset, size int64, p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return fsys.ReadFile("/" + p)
+	return ReadAll(fsys, p)
+}
+
+// ReadAll reads a whole file. go-diskfs v1.9.4 returns bytes past the end
+// of a file when a read starts inside a cluster (as io.ReadAll's growing
+// reads do), so this reads in big chunks and cuts at the file's size.
+func ReadAll(fsys filesystem.FileSystem, p string) ([]byte, error) {
+	r, err := fsys.OpenFile("/"+strings.TrimPrefix(p, "/"), os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	fi, err := r.Stat()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, fi.Size())
+	buf := make([]byte, 64<<10)
+	for int64(len(out)) < fi.Size() {
+		n, err := r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(out)) < fi.Size() {
+		return nil, fmt.Errorf("%s: short read (%d of %d bytes)", p, len(out), fi.Size())
+	}
+	return out[:fi.Size()], nil
 }
 
 // Open reads the FAT32 filesystem at offset in f.

@@ -118,3 +118,20 @@ func TestTree(t *testing.T) {
 		t.Error("a symlink was accepted")
 	}
 }
+
+// go-diskfs over-reads a file whose size is not a multiple of a cluster
+// when read in small pieces; ReadFile must return exactly the file.
+func TestReadFileExactSize(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.img")
+	data := bytes.Repeat([]byte("0123456789"), 266)[:2651]
+	write(t, p, 0, MinSize, []File{{Path: "a/b.txt", Data: data}})
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := ReadFile(f, 0, MinSize, "a/b.txt")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadFile: %d bytes (want %d), %v", len(got), len(data), err)
+	}
+}
