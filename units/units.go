@@ -27,7 +27,7 @@ import (
 // "*update*" matches the catalog and, when another engineer's
 // update.toml exists, that too: a pattern matching nothing would not compile.
 //
-//go:embed *.service *.conf *.tmpfiles *.sysusers *.preset *update*
+//go:embed *.service *.conf *.tmpfiles *.sysusers *.preset *update* speedia-firstboot
 var embedded embed.FS
 
 // ErrBadName is returned for a binary name that is not a plain file name.
@@ -38,9 +38,18 @@ var ErrNoRoot = errors.New("no root directory")
 
 // File is one embedded file and where it goes.
 type File struct {
-	Name     string // in this directory (and the embed)
-	Path     string // absolute, in the installed root
-	Optional bool   // install only when embedded
+	Name     string      // in this directory (and the embed)
+	Path     string      // absolute, in the installed root
+	Mode     os.FileMode // 0 means 0644
+	Optional bool        // install only when embedded
+}
+
+// Perm is the mode the file is installed with.
+func (f File) Perm() os.FileMode {
+	if f.Mode == 0 {
+		return 0o644
+	}
+	return f.Mode
 }
 
 // Service is the daemon's unit name.
@@ -51,8 +60,24 @@ const Service = "speedia-updated.service"
 // creates it itself.
 const EnableLink = "/etc/systemd/system/multi-user.target.wants/" + Service
 
+// Firstboot is the unit that runs the config drive on Debian images
+// (docs/firstboot.md).
+const Firstboot = "speedia-firstboot.service"
+
+// FirstbootEnableLink enables Firstboot: it runs in sysinit, before SSH,
+// logins and the network (docs/firstboot.md).
+const FirstbootEnableLink = "/etc/systemd/system/sysinit.target.wants/" + Firstboot
+
+// enabled maps each enablement link to its unit.
+var enabled = []struct{ link, unit string }{
+	{EnableLink, Service},
+	{FirstbootEnableLink, Firstboot},
+}
+
 var files = []File{
 	{Name: Service, Path: "/usr/lib/systemd/system/" + Service},
+	{Name: Firstboot, Path: "/usr/lib/systemd/system/" + Firstboot},
+	{Name: "speedia-firstboot", Path: "/usr/lib/speedia/speedia-firstboot", Mode: 0o755},
 	{Name: "org.speedia.Update1.conf", Path: "/usr/share/dbus-1/system.d/org.speedia.Update1.conf"},
 	{Name: "org.speedia.Update1.service", Path: "/usr/share/dbus-1/system-services/org.speedia.Update1.service"},
 	{Name: "speedia.tmpfiles", Path: "/usr/lib/tmpfiles.d/speedia.conf"},
@@ -69,7 +94,8 @@ func Files() []File { return append([]File(nil), files...) }
 func Content(name string) ([]byte, error) { return embedded.ReadFile(name) }
 
 // Install copies the binaries (name -> built file) to root/usr/bin (0755),
-// every embedded file to its place under root (0644) and enables the daemon.
+// every embedded file to its place under root (File.Perm) and enables the
+// daemon and the first-boot unit.
 // It is idempotent: files are replaced atomically (a running binary too).
 func Install(root string, bins map[string]string) error {
 	if root == "" {
@@ -91,12 +117,14 @@ func Install(root string, bins map[string]string) error {
 		if err != nil {
 			return fmt.Errorf("install %s: %w", f.Name, err)
 		}
-		if err := writeFile(filepath.Join(root, f.Path), data, 0o644); err != nil {
+		if err := writeFile(filepath.Join(root, f.Path), data, f.Perm()); err != nil {
 			return fmt.Errorf("install %s: %w", f.Name, err)
 		}
 	}
-	if err := symlink(filepath.Join(root, EnableLink), path.Join("/usr/lib/systemd/system", Service)); err != nil {
-		return fmt.Errorf("enable %s: %w", Service, err)
+	for _, e := range enabled {
+		if err := symlink(filepath.Join(root, e.link), path.Join("/usr/lib/systemd/system", e.unit)); err != nil {
+			return fmt.Errorf("enable %s: %w", e.unit, err)
+		}
 	}
 	return nil
 }

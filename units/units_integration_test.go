@@ -126,6 +126,38 @@ func TestUnitsOnBootedHost(t *testing.T) {
 		}
 	})
 
+	// The first-boot unit ran at boot, found no config drive and marked the
+	// first boot done (image/configdrive's integration test runs it with a
+	// drive).
+	t.Run("firstboot unit", func(t *testing.T) {
+		u := unitHost{t, h}
+		show := func(prop string) string { return u.sh("systemctl", "show", "-P", prop, units.Firstboot) }
+		if got := show("ActiveState") + " " + show("Result"); got != "active success" {
+			t.Errorf("state %q; journal:\n%s", got, u.sh("journalctl", "-u", units.Firstboot, "--no-pager"))
+		}
+		if got := u.sh("cat", "/var/lib/speedia/firstboot.done"); got != "source: none" {
+			t.Errorf("done marker: %q", got)
+		}
+		// In sysinit, before what reads its work.
+		if got := show("WantedBy"); got != "sysinit.target" {
+			t.Errorf("WantedBy = %q", got)
+		}
+		before := " " + show("Before") + " "
+		for _, unit := range []string{"sysinit.target", "network-pre.target", "ssh.service", "systemd-user-sessions.service", units.Service} {
+			if !strings.Contains(before, " "+unit+" ") {
+				t.Errorf("not ordered before %s: Before=%s", unit, before)
+			}
+		}
+		u.sh("systemctl", "disable", units.Firstboot)
+		if got, _ := h.Direct(ctx, "systemctl", "is-enabled", units.Firstboot); strings.TrimSpace(got) != "disabled" {
+			t.Errorf("after disable: is-enabled = %q", got)
+		}
+		u.sh("systemctl", "preset", units.Firstboot)
+		if got := u.sh("systemctl", "is-enabled", units.Firstboot); got != "enabled" {
+			t.Errorf("after preset: is-enabled = %q", got)
+		}
+	})
+
 	t.Run("tmpfiles and sysusers", func(t *testing.T) {
 		u := unitHost{t, h}
 		for dir, want := range map[string]string{

@@ -56,16 +56,21 @@ func checkTree(t *testing.T, root, binContent string) {
 			t.Errorf("%s: %v", f.Name, err)
 			continue
 		}
-		if st.Mode().Perm() != 0o644 {
-			t.Errorf("%s: mode %v, want 0644", dst, st.Mode().Perm())
+		if st.Mode().Perm() != f.Perm() {
+			t.Errorf("%s: mode %v, want %v", dst, st.Mode().Perm(), f.Perm())
 		}
 		if got, _ := os.ReadFile(dst); !bytes.Equal(got, want) {
 			t.Errorf("%s differs from the embedded %s", dst, f.Name)
 		}
 	}
-	got, err := os.Readlink(filepath.Join(root, EnableLink))
-	if err != nil || got != "/usr/lib/systemd/system/speedia-updated.service" {
-		t.Errorf("enablement link = %q, %v", got, err)
+	for link, want := range map[string]string{
+		EnableLink:          "/usr/lib/systemd/system/speedia-updated.service",
+		FirstbootEnableLink: "/usr/lib/systemd/system/speedia-firstboot.service",
+	} {
+		got, err := os.Readlink(filepath.Join(root, link))
+		if err != nil || got != want {
+			t.Errorf("enablement link %s = %q, %v; want %s", link, got, err, want)
+		}
 	}
 	// Nothing else: no temporary files left behind.
 	var extra []string
@@ -87,10 +92,12 @@ func TestInstall(t *testing.T) {
 	}
 	checkTree(t, root, "v1")
 
-	// Again, with a new binary and a stale link: same tree, new binary.
-	link := filepath.Join(root, EnableLink)
-	os.Remove(link)
-	os.Symlink("/dev/null", link)
+	// Again, with a new binary and stale links: same tree, new binary.
+	for _, l := range []string{EnableLink, FirstbootEnableLink} {
+		link := filepath.Join(root, l)
+		os.Remove(link)
+		os.Symlink("/dev/null", link)
+	}
 	if err := Install(root, map[string]string{"speedia-updated": dummyBinary(t, "v2")}); err != nil {
 		t.Fatal(err)
 	}
@@ -363,24 +370,35 @@ func TestServiceVerifies(t *testing.T) {
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze not installed")
 	}
-	unit, err := Content(Service)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bin := dummyBinary(t, "#!/bin/sh\n")
 	os.Chmod(bin, 0o755)
+	edit := func(old, new string) func(string) string {
+		return func(s string) string { return strings.Replace(s, old, new, 1) }
+	}
+	same := func(s string) string { return s }
 	for _, tc := range []struct {
-		name  string
-		edit  func(string) string
-		clean bool
+		unit, exec string
+		name       string
+		edit       func(string) string
+		clean      bool
 	}{
-		{"as shipped", func(s string) string { return s }, true},
-		{"unknown key", func(s string) string { return strings.Replace(s, "RestartSec=", "RestartSek=", 1) }, false},
-		{"bad value", func(s string) string { return strings.Replace(s, "Restart=on-failure", "Restart=sometimes", 1) }, false},
+		{Service, "/usr/bin/speedia-updated", "as shipped", same, true},
+		{Service, "/usr/bin/speedia-updated", "unknown key", edit("RestartSec=", "RestartSek="), false},
+		{Service, "/usr/bin/speedia-updated", "bad value", edit("Restart=on-failure", "Restart=sometimes"), false},
+		{Firstboot, "/usr/lib/speedia/speedia-firstboot", "as shipped", same, true},
+		{Firstboot, "/usr/lib/speedia/speedia-firstboot", "unknown key", edit("PrivateMounts=", "PrivateMount="), false},
+		{Firstboot, "/usr/lib/speedia/speedia-firstboot", "bad value", edit("Type=oneshot", "Type=twoshot"), false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := strings.Replace(string(unit), "/usr/bin/speedia-updated", bin, 1)
-			p := filepath.Join(t.TempDir(), Service)
+		t.Run(tc.unit+" "+tc.name, func(t *testing.T) {
+			unit, err := Content(tc.unit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(unit), "ExecStart="+tc.exec) {
+				t.Fatalf("%s does not run %s", tc.unit, tc.exec)
+			}
+			s := strings.Replace(string(unit), tc.exec, bin, 1)
+			p := filepath.Join(t.TempDir(), tc.unit)
 			if err := os.WriteFile(p, []byte(tc.edit(s)), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -390,6 +408,43 @@ func TestServiceVerifies(t *testing.T) {
 				t.Fatalf("systemd-analyze verify: clean=%v, want %v: %v\n%s", clean, tc.clean, err, out)
 			}
 		})
+	}
+}
+
+// The first-boot script is POSIX sh: each shell here must parse it (the
+// integration test runs it on a booted host).
+func TestFirstbootScriptParses(t *testing.T) {
+	script, err := Content("speedia-firstboot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(script, []byte("#!/bin/sh\n")) {
+		t.Errorf("speedia-firstboot does not start with #!/bin/sh")
+	}
+	p := filepath.Join(t.TempDir(), "speedia-firstboot")
+	os.WriteFile(p, script, 0o755)
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(bad, append(script, []byte("\nif true; then\n")...), 0o755)
+	ran := 0
+	for _, sh := range [][]string{{"dash"}, {"busybox", "sh"}, {"bash", "--posix"}} {
+		if _, err := exec.LookPath(sh[0]); err != nil {
+			continue
+		}
+		ran++
+		if out, err := exec.Command(sh[0], append(sh[1:], "-n", p)...).CombinedOutput(); err != nil {
+			t.Errorf("%v -n: %v\n%s", sh, err, out)
+		}
+		if err := exec.Command(sh[0], append(sh[1:], "-n", bad)...).Run(); err == nil {
+			t.Errorf("%v -n accepts a broken script: the check checks nothing", sh)
+		}
+	}
+	if ran == 0 {
+		t.Skip("no shell to check with")
+	}
+	if _, err := exec.LookPath("shellcheck"); err == nil {
+		if out, err := exec.Command("shellcheck", "-s", "sh", p).CombinedOutput(); err != nil {
+			t.Errorf("shellcheck: %v\n%s", err, out)
+		}
 	}
 }
 
