@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/speedia/host/updater/version"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,7 @@ func newRoot(e *env) *cobra.Command {
 	var timeout time.Duration
 	root := &cobra.Command{
 		Use:           "speedia-update",
+		Version:       version.Version,
 		Short:         "Control OS updates of this Speedia host",
 		Long:          rootLong,
 		Example:       rootExample,

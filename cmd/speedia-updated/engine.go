@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/speedia/host/updater/version"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,6 +84,7 @@ func newRoot() *cobra.Command {
 	var asJSON bool
 	root := &cobra.Command{
 		Use:           "speedia-updated",
+		Version:       version.Version,
 		Short:         "Speedia host's OS update engine and daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
