@@ -1,0 +1,67 @@
+package build
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+func TestUUIDFromIsStableAndWellFormed(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := uuidFrom("h", "root-fs"), uuidFrom("h", "root-fs")
+	if a != b || !re.MatchString(a) {
+		t.Errorf("uuidFrom = %q, %q", a, b)
+	}
+	if uuidFrom("h", "esp") == a || uuidFrom("g", "root-fs") == a {
+		t.Error("different inputs gave the same UUID")
+	}
+}
+
+func TestTreeKeyIgnoresOnlyTheVersion(t *testing.T) {
+	mk := func(version, pkg string) string {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.xml"), []byte("<version>"+version+"</version><package name=\""+pkg+"\"/>"), 0o644)
+		os.MkdirAll(filepath.Join(dir, "root/usr/bin"), 0o755)
+		os.WriteFile(filepath.Join(dir, "root/usr/bin/x"), []byte("bin"), 0o755)
+		k, err := treeKey(dir, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := mk("1.0.0", "htop")
+	if got := mk("1.0.1", "htop"); got != base {
+		t.Errorf("version change changed the key: %s vs %s", got, base)
+	}
+	if got := mk("1.0.0", "nginx"); got == base {
+		t.Error("package change kept the key")
+	}
+}
+
+func TestDpkgPackagesListsInstalledOnly(t *testing.T) {
+	tree := t.TempDir()
+	os.MkdirAll(filepath.Join(tree, "var/lib/dpkg"), 0o755)
+	status := `Package: zsh
+Status: install ok installed
+Version: 5.9-4
+
+Package: gone
+Status: deinstall ok config-files
+Version: 1.0
+
+Package: apt
+Status: install ok installed
+Priority: important
+Version: 2.6.1
+`
+	os.WriteFile(filepath.Join(tree, "var/lib/dpkg/status"), []byte(status), 0o644)
+	got, err := dpkgPackages(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Package{{"apt", "2.6.1"}, {"zsh", "5.9-4"}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("packages = %v, want %v", got, want)
+	}
+}
