@@ -8,7 +8,7 @@ TAGS     := remote exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver
 GOFLAGS  := -tags "$(TAGS)"
 export CGO_ENABLED := 0
 BIN      := bin
-CMDS     := speedia-updated speedia-update speedia-containers
+CMDS     := speedia-updated speedia-update speedia-containers speedia-image
 
 .PHONY: all build install test unit integration e2e demo bench lint deps clean
 
@@ -29,6 +29,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GOFLAGS) ./...
 	$(GO) vet $(GOFLAGS) -tags "$(TAGS) integration" ./...
+	$(GO) vet $(GOFLAGS) -tags "$(TAGS) e2e" ./...
 
 # All tiers the machine supports; each skipped tier says why.
 test: lint unit integration e2e
@@ -51,8 +52,12 @@ integration:
 	@if ! tests/can-integrate; then echo "SKIPPED integration tier: $$(tests/can-integrate --why)"; \
 	else $(GO) test $(GOFLAGS) -tags "$(TAGS) integration" -count=1 -p 1 -timeout 30m ./...; fi
 
-e2e:
-	@echo "SKIPPED e2e tier: there is no VM test yet; it comes with the image builder (speedia-image)."
+# Builds the Debian host image and boots it (and its self-install ISO) in
+# QEMU: about 15 minutes on 2 cores under TCG.
+E2E_PKGS := ./tests/vm/ ./image/iso/ ./cmd/speedia-image/
+e2e: build
+	@if ! tests/can-e2e; then echo "SKIPPED e2e tier: $$(tests/can-e2e --why)"; \
+	else $(GO) test $(GOFLAGS) -tags "$(TAGS) e2e" -count=1 -p 1 -timeout 60m $(E2E_PKGS); fi
 
 # Installs what the integration tier and the demo need (Debian; root).
 deps:
@@ -62,7 +67,7 @@ demo:
 	@tests/can-integrate || { echo "The demo needs: $$(tests/can-integrate --why). Run 'make deps' as root."; exit 1; }
 	$(GO) run $(GOFLAGS) ./tests/demo
 
-bench:
+bench: build
 	@tests/can-integrate || { echo "The benchmarks need: $$(tests/can-integrate --why)"; exit 1; }
 	$(GO) run $(GOFLAGS) ./tests/bench
 
