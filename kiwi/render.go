@@ -96,7 +96,6 @@ type aptData struct {
 }
 
 type tmplData struct {
-	SpecFile      string
 	Name          string
 	Version       string
 	Timezone      string
@@ -113,7 +112,6 @@ type tmplData struct {
 
 func newData(s *spec.Spec) (*tmplData, error) {
 	d := &tmplData{
-		SpecFile:      filepath.Base(s.File),
 		Name:          s.Name,
 		Version:       s.Version,
 		Timezone:      s.Timezone,

@@ -219,3 +219,40 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// A build that fails in KIWI names the phase and KIWI's first error, keeps
+// the log, and leaves no loop device or mount behind.
+func TestE2EBuildFailureIsClean(t *testing.T) {
+	if ok, why := vm.Available(); !ok {
+		t.Skip(why)
+	}
+	bin, _ := filepath.Abs("../../bin")
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "bad.toml")
+	os.WriteFile(spec, []byte(strings.Replace(e2eSpec, `hostname = "speedia-e2e"`, `hostname = "speedia-e2e"
+packages = ["speedia-no-such-package"]`, 1)), 0o644)
+	out := filepath.Join(dir, "out")
+	got, err := exec.Command(filepath.Join(bin, "speedia-image"), "build", spec, "--out", out, "--cache", filepath.Join(dir, "cache")).CombinedOutput()
+	if err == nil {
+		t.Fatalf("a build with a missing package succeeded:\n%s", got)
+	}
+	msg := string(got)
+	t.Log(msg)
+	last := msg[strings.LastIndex(strings.TrimRight(msg, "\n"), "\n")+1:]
+	if !strings.Contains(last, "speedia-image: kiwi: ") || !strings.Contains(last, "speedia-no-such-package") || !strings.Contains(last, ".build.log") {
+		t.Errorf("the error does not name the phase, the package and the log: %q", last)
+	}
+	if _, err := os.Stat(filepath.Join(out, "speedia-e2e-1.0.0.build.log")); err != nil {
+		t.Errorf("no build log kept: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, "*.raw")); len(left) > 0 {
+		t.Errorf("half-made outputs left: %v", left)
+	}
+	loops, _ := exec.Command("losetup", "-a").CombinedOutput()
+	mounts, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, s := range []string{string(loops), string(mounts)} {
+		if strings.Contains(s, dir) {
+			t.Errorf("left behind:\n%s", s)
+		}
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/speedia/host/image/spec"
+	"github.com/speedia/host/kiwi"
 )
 
 func TestUUIDFromIsStableAndWellFormed(t *testing.T) {
@@ -63,5 +66,39 @@ Version: 2.6.1
 	want := []Package{{"apt", "2.6.1"}, {"zsh", "5.9-4"}}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("packages = %v, want %v", got, want)
+	}
+}
+
+// A rebuild of the same spec with only the version changed (even from a
+// renamed file) must find the cached tree: render it for real both ways.
+func TestTreeKeyOfRenderedDescriptions(t *testing.T) {
+	s, err := spec.Load("../../examples/debian-web.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(file, version string) string {
+		c := *s
+		c.File, c.Version = file, version
+		dir := filepath.Join(t.TempDir(), "desc")
+		if _, err := kiwi.Render(&c, dir, nil); err != nil {
+			t.Fatal(err)
+		}
+		k, err := treeKey(dir, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	if a, b := key("a.toml", "1.0.0"), key("b/host.toml", "1.0.1"); a != b {
+		t.Errorf("keys differ: %s, %s", a, b)
+	}
+	c := *s
+	c.Packages = append(c.Packages, "vim")
+	dir := filepath.Join(t.TempDir(), "desc")
+	if _, err := kiwi.Render(&c, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := treeKey(dir, c.Version); k == key("a.toml", c.Version) {
+		t.Error("an added package kept the key")
 	}
 }

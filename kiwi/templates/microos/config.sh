@@ -1,5 +1,5 @@
 #!/bin/bash
-# Rendered by speedia-image from {{.SpecFile}}. KIWI runs it in the new
+# Rendered by speedia-image from the host spec {{.Name}}. KIWI runs it in the new
 # root after the packages and the overlay (root/) are in place.
 set -euxo pipefail
 
