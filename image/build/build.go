@@ -107,6 +107,7 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 	m.KernelArgs = s.KernelArgs
 
 	raw := filepath.Join(o.Out, base+".raw")
+	assembly := time.Now()
 	b.step("assemble: partition table")
 	if err := createSparse(raw, s.DiskSize); err != nil {
 		return nil, err
@@ -134,9 +135,11 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 	if err := writeESP(raw, espDir, filepath.Join(tree, "usr/lib/systemd/boot/efi/systemd-bootx64.efi"), s.Date); err != nil {
 		return nil, err
 	}
+	b.note(fmt.Sprintf("assembly took %.1fs", time.Since(assembly).Seconds()))
 	for _, f := range formats {
 		switch f {
 		case spec.FormatRaw:
+			b.step("raw (sha256)")
 			keepRaw = true
 			if err := m.addOutput(raw, f); err != nil {
 				return nil, err

@@ -10,6 +10,9 @@
 //	container start   = time for Manager.Start to bring back 50 restart=always
 //	                   containers after a reboot / podman-restart.service's
 //	                   `podman start --all` (goal: at most 0.5; containers.go)
+//	image rebuild     = speedia-image build with only the version changed
+//	                   / a cold build (goal: at most 0.5; image.go)
+//	image assembly    = assembling a 2 GiB image / dd writing 2 GiB (image.go)
 //
 // Both sides run inside the same booted test host, as transient services,
 // with the same apt-get update + dist-upgrade of a 25 MiB, 400-file package;
@@ -21,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -35,11 +39,26 @@ func main() {
 	idleFor := flag.Duration("idle", 60*time.Second, "idle daemon measurement window")
 	ctrRounds := flag.Int("container-rounds", 3, "measurements of each side of the container start benchmark")
 	ctrOnly := flag.Bool("containers-only", false, "run only the container start benchmark")
+	imgOnly := flag.Bool("image-only", false, "run only the image builder benchmarks (needs make build)")
+	bin := flag.String("bin", "bin", "directory with the built speedia binaries (speedia-image)")
 	flag.Parse()
 	testhost.Reexec()
-	run := func() error { return bench(context.Background(), *rounds, *idleFor, *ctrRounds) }
+	binDir, err := filepath.Abs(*bin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	run := func() error {
+		if err := bench(context.Background(), *rounds, *idleFor, *ctrRounds); err != nil {
+			return err
+		}
+		return imageBench(context.Background(), binDir)
+	}
 	if *ctrOnly {
 		run = func() error { return containerStart(context.Background(), 50, *ctrRounds) }
+	}
+	if *imgOnly {
+		run = func() error { return imageBench(context.Background(), binDir) }
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
