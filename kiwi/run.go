@@ -51,7 +51,7 @@ func Prepare(ctx context.Context, desc, root string, date time.Time, log io.Writ
 	first, err := follow(cmd, log, phase)
 	if err != nil {
 		if first != "" {
-			return fmt.Errorf("kiwi-ng system prepare: %s (full log above)", first)
+			return fmt.Errorf("kiwi-ng system prepare: %s", first)
 		}
 		return fmt.Errorf("kiwi-ng system prepare: %w", err)
 	}

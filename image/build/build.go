@@ -52,7 +52,7 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 		formats = s.Formats
 	}
 	if s.Base != spec.BaseDebian {
-		return nil, fmt.Errorf("base %q: speedia-image assembles Debian disks; MicroOS images are built by KIWI itself: kiwi-ng system build --description (speedia-image render-description writes it); see docs/image.md", s.Base)
+		return nil, fmt.Errorf("base %q: speedia-image assembles Debian disks; MicroOS images are built by KIWI itself: kiwi-ng system build --description (speedia-image render SPEC --out DIR writes it); see docs/image.md", s.Base)
 	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("building an image needs root (KIWI and the btrfs root on a loop device)")
@@ -113,9 +113,15 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 		return nil, err
 	}
 	keepRaw := false
+	var made []string // outputs of this build, removed again if it fails
 	defer func() {
 		if !keepRaw || err != nil {
 			os.Remove(raw)
+		}
+		if err != nil {
+			for _, p := range made {
+				os.Remove(p)
+			}
 		}
 	}()
 	if err := partitionDisk(raw, s.DiskSize, m.Layout); err != nil {
@@ -147,6 +153,7 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 		case spec.FormatQcow2:
 			b.step("qcow2 (qemu-img)")
 			q := filepath.Join(o.Out, base+".qcow2")
+			made = append(made, q)
 			if _, err := o.Runner.Run(ctx, run.Cmd{Name: "qemu-img", Args: []string{"convert", "-f", "raw", "-O", "qcow2", raw, q}}); err != nil {
 				return nil, err
 			}
@@ -156,6 +163,7 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 		case spec.FormatISO:
 			b.step("self-install ISO")
 			p := filepath.Join(o.Out, base+".iso")
+			made = append(made, p)
 			if err := writeISO(ctx, tree, raw, p, s, logf); err != nil {
 				return nil, err
 			}

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/speedia/host/image/spec"
 	"github.com/speedia/host/updater/atomicfile"
+	"github.com/speedia/host/updater/snapshot/native"
 )
 
 // Manifest describes one build; it lies beside the images as manifest.json.
@@ -90,40 +89,16 @@ func FileSHA256(p string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// dpkgPackages lists the installed packages of a Debian root tree.
+// dpkgPackages lists the installed packages of a Debian root tree (KIWI's,
+// before the layout moves dpkg's database into the snapshot).
 func dpkgPackages(tree string) ([]Package, error) {
-	f, err := os.Open(filepath.Join(tree, "var/lib/dpkg/status"))
+	pkgs, err := native.DpkgStatus(filepath.Join(tree, "var/lib/dpkg/status"))
 	if err != nil {
 		return nil, fmt.Errorf("package list: %w", err)
 	}
-	defer f.Close()
-	var out []Package
-	var cur Package
-	installed := false
-	flush := func() {
-		if cur.Name != "" && installed {
-			out = append(out, cur)
-		}
-		cur, installed = Package{}, false
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			flush()
-		case strings.HasPrefix(line, "Package: "):
-			cur.Name = strings.TrimPrefix(line, "Package: ")
-		case strings.HasPrefix(line, "Version: "):
-			cur.Version = strings.TrimPrefix(line, "Version: ")
-		case strings.HasPrefix(line, "Status: "):
-			installed = strings.HasSuffix(line, " installed")
-		}
-	}
-	flush()
-	if err := sc.Err(); err != nil {
-		return nil, err
+	out := make([]Package, 0, len(pkgs))
+	for name, version := range pkgs {
+		out = append(out, Package{Name: name, Version: version})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

@@ -127,3 +127,14 @@ func hashFile(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// DpkgStatus reads a dpkg status file (e.g. ROOT/var/lib/dpkg/status of a
+// plain root tree): installed package name -> version.
+func DpkgStatus(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return installedPackages(f)
+}
