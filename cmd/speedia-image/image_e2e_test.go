@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,7 +201,7 @@ func sshErr(ssh func(string) string, cmd string) (string, error) {
 	if strings.Contains(out, "rc=0") {
 		return out, nil
 	}
-	return out, exec.ErrNotFound
+	return out, fmt.Errorf("%s failed: %s", cmd, out)
 }
 
 func run(t *testing.T, name string, args ...string) string {

@@ -7,7 +7,6 @@ package inspect
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -239,7 +238,6 @@ func readRoot(ctx context.Context, o Options, raw string, f *os.File, p Partitio
 	u := sb[0x20:0x30]
 	root.UUID = fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 	root.Label = string(bytes.TrimRight(sb[0x12b:0x12b+256], "\x00"))
-	_ = binary.LittleEndian
 	if !o.ReadRoot {
 		root.Unread = "the files inside need root (a read-only loop mount): run as root"
 		return root, nil
