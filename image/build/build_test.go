@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/speedia/host/image/spec"
@@ -100,5 +101,22 @@ func TestTreeKeyOfRenderedDescriptions(t *testing.T) {
 	}
 	if k, _ := treeKey(dir, c.Version); k == key("a.toml", c.Version) {
 		t.Error("an added package kept the key")
+	}
+}
+
+func TestFstabMountsEverySharedSubvolume(t *testing.T) {
+	got := fstab(Layout{RootUUID: "R", ESPPartUUID: "E"})
+	for _, want := range []string{
+		"UUID=R / btrfs defaults 0 0\n",
+		"UUID=R /.snapshots btrfs subvol=@/.snapshots 0 0\n",
+		"UUID=R /var btrfs subvol=@/var 0 0\n",
+		"UUID=R /root btrfs subvol=@/root 0 0\n",
+		"UUID=R /home btrfs subvol=@/home 0 0\n",
+		"UUID=R /srv btrfs subvol=@/srv 0 0\n",
+		"PARTUUID=E /efi vfat umask=0077,noatime 0 2\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("fstab lacks %q:\n%s", want, got)
+		}
 	}
 }

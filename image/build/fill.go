@@ -10,6 +10,7 @@ import (
 
 	"github.com/speedia/host/image/spec"
 	"github.com/speedia/host/updater/run"
+	"github.com/speedia/host/updater/snapshot/native"
 )
 
 // ImageInfoPath is where an image records what it is.
@@ -51,45 +52,25 @@ func fillRoot(ctx context.Context, r run.Runner, tree, root string, s *spec.Spec
 			return err
 		}
 	}
-	l := m.Layout
-	fstab := fmt.Sprintf(`# Written by speedia-image. / is the snapshot the boot entry names
-# (rootflags=subvol=...): read-only as a subvolume, mounted rw so that its
-# nested /etc subvolume stays writable.
-UUID=%[1]s / btrfs defaults 0 0
-UUID=%[1]s /.snapshots btrfs subvol=@/.snapshots 0 0
-UUID=%[1]s /var btrfs subvol=@/var 0 0
-UUID=%[1]s /root btrfs subvol=@/root 0 0
-UUID=%[1]s /home btrfs subvol=@/home 0 0
-UUID=%[1]s /srv btrfs subvol=@/srv 0 0
-PARTUUID=%[2]s /efi vfat umask=0077,noatime 0 2
-`, l.RootUUID, l.ESPPartUUID)
 	infoJSON, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
-	files := []struct {
-		path string
-		data string
-		mode os.FileMode
-	}{
-		{"etc/fstab", fstab, 0o644},
-		{"etc/kernel/cmdline", strings.Join(s.KernelArgs, " ") + "\n", 0o644},
-		{"etc/systemd/network/20-wired.network", networkConfig, 0o644},
-		{strings.TrimPrefix(ImageInfoPath, "/"), string(infoJSON) + "\n", 0o644},
+	files := map[string]string{
+		"etc/fstab":                            fstab(m.Layout),
+		"etc/kernel/cmdline":                   strings.Join(s.KernelArgs, " ") + "\n",
+		"etc/systemd/network/20-wired.network": networkConfig,
+		strings.TrimPrefix(ImageInfoPath, "/"): string(infoJSON) + "\n",
 	}
 	if s.Update.TOML != "" {
-		files = append(files, struct {
-			path string
-			data string
-			mode os.FileMode
-		}{"etc/speedia/update.toml", s.Update.TOML, 0o644})
+		files["etc/speedia/update.toml"] = s.Update.TOML
 	}
-	for _, f := range files {
-		p := filepath.Join(root, f.path)
+	for rel, data := range files {
+		p := filepath.Join(root, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(p, []byte(f.data), f.mode); err != nil {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 			return err
 		}
 	}
@@ -104,4 +85,19 @@ PARTUUID=%[2]s /efi vfat umask=0077,noatime 0 2
 	}
 	add := fmt.Sprintf("IMAGE_ID=%s\nIMAGE_VERSION=%s\n", m.Name, m.Version)
 	return os.WriteFile(osr, append(old, add...), 0o644)
+}
+
+// fstab mounts the shared subvolumes the engine's layout makes (native.
+// SharedSubvolumes) and the ESP. / is the snapshot the boot entry names
+// (rootflags=subvol=...): read-only as a subvolume, mounted rw so that its
+// nested /etc subvolume stays writable.
+func fstab(l Layout) string {
+	var b strings.Builder
+	b.WriteString("# Written by speedia-image: / is the snapshot the boot entry names, read-only as a subvolume.\n")
+	fmt.Fprintf(&b, "UUID=%s / btrfs defaults 0 0\n", l.RootUUID)
+	for _, sub := range append([]string{".snapshots"}, native.SharedSubvolumes...) {
+		fmt.Fprintf(&b, "UUID=%s /%s btrfs subvol=@/%s 0 0\n", l.RootUUID, sub, sub)
+	}
+	fmt.Fprintf(&b, "PARTUUID=%s /efi vfat umask=0077,noatime 0 2\n", l.ESPPartUUID)
+	return b.String()
 }
