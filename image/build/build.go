@@ -104,7 +104,7 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 		return nil, err
 	}
 	m.Layout = newLayout(s.Hash)
-	m.KernelArgs = s.KernelArgs
+	m.KernelArgs = KernelArgs(s.KernelArgs)
 
 	raw := filepath.Join(o.Out, base+".raw")
 	assembly := time.Now()
@@ -134,7 +134,7 @@ func Build(ctx context.Context, o Options) (m *Manifest, err error) {
 	}
 	info := imageInfo(m)
 	fill := func(root string) error { return fillRoot(ctx, o.Runner, tree, root, s, m, info) }
-	if err := makeRoot(ctx, o.Runner, raw, s.DiskSize, m.Layout, fill, espDir, s.KernelArgs, work); err != nil {
+	if err := makeRoot(ctx, o.Runner, raw, s.DiskSize, m.Layout, fill, espDir, m.KernelArgs, work); err != nil {
 		return nil, err
 	}
 	b.step("assemble: ESP (systemd-boot, boot entry with boot counting)")

@@ -58,7 +58,7 @@ func fillRoot(ctx context.Context, r run.Runner, tree, root string, s *spec.Spec
 	}
 	files := map[string]string{
 		"etc/fstab":                            fstab(m.Layout),
-		"etc/kernel/cmdline":                   strings.Join(s.KernelArgs, " ") + "\n",
+		"etc/kernel/cmdline":                   strings.Join(KernelArgs(s.KernelArgs), " ") + "\n",
 		"etc/systemd/network/20-wired.network": networkConfig,
 		strings.TrimPrefix(ImageInfoPath, "/"): string(infoJSON) + "\n",
 	}
@@ -99,5 +99,26 @@ func fstab(l Layout) string {
 		fmt.Fprintf(&b, "UUID=%s /%s btrfs subvol=@/%s 0 0\n", l.RootUUID, sub, sub)
 	}
 	fmt.Fprintf(&b, "PARTUUID=%s /efi vfat umask=0077,noatime 0 2\n", l.ESPPartUUID)
+	// The root is read-only and Debian does not mount /tmp itself (MicroOS
+	// does): without this /tmp is not writable at all. systemd's tmp.mount
+	// options.
+	b.WriteString("tmpfs /tmp tmpfs mode=1777,strictatime,nosuid,nodev,size=50%,nr_inodes=1m 0 0\n")
 	return b.String()
+}
+
+// PanicReboot is added to the kernel command line unless the spec sets
+// panic= itself: a boot that fails in the initrd (root cannot be mounted)
+// or a kernel panic then reboots on its own, so boot counting can fall back
+// to the last good snapshot with nobody at the console.
+const PanicReboot = "panic=10"
+
+// KernelArgs is the installed system's kernel command line: the spec's
+// arguments plus PanicReboot.
+func KernelArgs(spec []string) []string {
+	for _, a := range spec {
+		if strings.HasPrefix(a, "panic=") {
+			return spec
+		}
+	}
+	return append(append([]string(nil), spec...), PanicReboot)
 }
