@@ -61,6 +61,11 @@ func normalize(o Options) (Options, error) {
 	if o.Memory < 0 || o.CPUs < 0 || o.SSHPort < 0 || o.SSHPort > 65535 {
 		return o, fmt.Errorf("%w: negative or out-of-range size", ErrOptions)
 	}
+	for _, g := range o.Forward {
+		if g <= 0 || g > 65535 || g == 22 {
+			return o, fmt.Errorf("%w: cannot forward guest port %d", ErrOptions, g)
+		}
+	}
 	o.Disks = append([]Disk(nil), o.Disks...) // defaults go into a copy, not the caller's slice
 	for i, d := range o.Disks {
 		if d.Path == "" {
@@ -82,7 +87,11 @@ func normalize(o Options) (Options, error) {
 }
 
 // qemuArgs builds the QEMU command line for normalized options.
-func qemuArgs(o Options, fw Firmware, f files, port int) []string {
+func qemuArgs(o Options, fw Firmware, f files, port int, fwd map[int]int) []string {
+	netdev := fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", port)
+	for _, g := range o.Forward { // in the caller's order, so the line is stable
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", fwd[g], g)
+	}
 	a := []string{
 		"-nodefaults",
 		"-machine", "q35",
@@ -98,7 +107,7 @@ func qemuArgs(o Options, fw Firmware, f files, port int) []string {
 		// not anyone is connected.
 		"-chardev", "socket,id=ser0,path=" + esc(f.serialSoc) + ",server=on,wait=off,logfile=" + esc(f.serialLog),
 		"-serial", "chardev:ser0",
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", port),
+		"-netdev", netdev,
 		// romfile= drops iPXE; with every disk given a bootindex OVMF also
 		// drops its own PXE and HTTP boot options, which would otherwise wait
 		// on DHCP for minutes.

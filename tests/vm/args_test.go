@@ -62,7 +62,7 @@ func TestQemuArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := qemuArgs(o, testFW, testFiles, 2222)
+			got := qemuArgs(o, testFW, testFiles, 2222, nil)
 			want := append(append([]string{}, base...), tt.want...)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("args:\n got %q\nwant %q", got, want)
@@ -76,8 +76,10 @@ func TestQemuArgsSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.Join(qemuArgs(o, testFW, testFiles, 40000), " ")
-	for _, want := range []string{" -smp 1 ", " -m 2048 ", "hostfwd=tcp:127.0.0.1:40000-:22"} {
+	o.Forward = []int{8081, 80}
+	got := strings.Join(qemuArgs(o, testFW, testFiles, 40000, map[int]int{80: 40002, 8081: 40001}), " ")
+	for _, want := range []string{" -smp 1 ", " -m 2048 ",
+		"user,id=n0,hostfwd=tcp:127.0.0.1:40000-:22,hostfwd=tcp:127.0.0.1:40001-:8081,hostfwd=tcp:127.0.0.1:40002-:80 "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("%q not in %s", want, got)
 		}
@@ -95,6 +97,8 @@ func TestNormalizeRejects(t *testing.T) {
 		{"serial too long", Options{Disks: []Disk{{Path: "/a", Serial: strings.Repeat("x", 21)}}}},
 		{"negative memory", Options{Memory: -1}},
 		{"port out of range", Options{SSHPort: 70000}},
+		{"forward of ssh's port", Options{Forward: []int{22}}},
+		{"forward of port 0", Options{Forward: []int{0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,4 +78,21 @@ func NewKey(dir string) (private, publicLine string, err error) {
 		return "", "", fmt.Errorf("vm: ssh key: %w", err)
 	}
 	return private, strings.TrimSpace(string(pub)), nil
+}
+
+// CopyIn writes the local file src to dst in the guest (through ssh's
+// stdin, so the guest needs nothing but a shell) and syncs it.
+func (v *VM) CopyIn(ctx context.Context, key, user, src, dst string) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("vm: copy in: %w", err)
+	}
+	defer f.Close()
+	q := "'" + strings.ReplaceAll(dst, "'", `'\''`) + "'"
+	cmd := exec.CommandContext(ctx, "ssh", sshArgs(v.port, key, user, "cat > "+q+".part && sync "+q+".part && mv "+q+".part "+q)...)
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("vm: copy %s to the guest's %s: %w: %s", src, dst, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

@@ -36,6 +36,7 @@ type Options struct {
 	Memory   int      // MiB; default 1024
 	CPUs     int      // default 2 (the test machines have 2 cores)
 	SSHPort  int      // host port forwarded to the guest's 22; 0 picks a free one
+	Forward  []int    // more guest TCP ports, each forwarded from a free host port (HostPort)
 	NoReboot bool     // a guest reboot makes QEMU exit
 	OVMFDir  string   // default /usr/share/OVMF
 	Extra    []string // appended to the QEMU command line
@@ -56,7 +57,8 @@ type VM struct {
 	opt     Options
 	files   files
 	port    int
-	tempDir bool // Dir was made by Start, so Close removes it
+	fwd     map[int]int // guest port -> host port
+	tempDir bool        // Dir was made by Start, so Close removes it
 	cmd     *exec.Cmd
 	stderr  *tailBuffer
 	done    chan struct{} // closed when QEMU has exited and been reaped
@@ -123,8 +125,16 @@ func (v *VM) start(ctx context.Context, fw Firmware) error {
 		}
 		v.port = p
 	}
+	v.fwd = map[int]int{}
+	for _, g := range v.opt.Forward {
+		p, err := freePort()
+		if err != nil {
+			return fmt.Errorf("vm: pick a port for guest port %d: %w", g, err)
+		}
+		v.fwd[g] = p
+	}
 	os.Remove(v.files.serialSoc)
-	args := qemuArgs(v.opt, fw, v.files, v.port)
+	args := qemuArgs(v.opt, fw, v.files, v.port, v.fwd)
 	v.stderr = &tailBuffer{max: 8 << 10}
 	cmd := exec.Command("qemu-system-x86_64", args...)
 	var out io.Writer = v.stderr
@@ -186,6 +196,10 @@ func (v *VM) waitReady(ctx context.Context) error {
 
 // SSHPort is the host port forwarded to the guest's port 22.
 func (v *VM) SSHPort() int { return v.port }
+
+// HostPort is the host port (on 127.0.0.1) forwarded to the guest's TCP
+// port guest, one of Options.Forward; 0 if it is not forwarded.
+func (v *VM) HostPort(guest int) int { return v.fwd[guest] }
 
 // PID is QEMU's process ID.
 func (v *VM) PID() int { return v.cmd.Process.Pid }
