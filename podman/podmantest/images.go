@@ -57,7 +57,7 @@ func BuildImages(ctx context.Context, s *Service) error {
 	}
 	for _, im := range images {
 		tarball := filepath.Join(dir, im.version+".tar")
-		if err := writeRootfs(tarball, im.version, strings.Fields(string(applets))); err != nil {
+		if err := WriteRootfs(tarball, im.version, strings.Fields(string(applets))); err != nil {
 			return err
 		}
 		cmd, _ := json.Marshal([]string{"/bin/sh", "-c", im.cmd})
@@ -72,8 +72,9 @@ func BuildImages(ctx context.Context, s *Service) error {
 	return nil
 }
 
-// writeRootfs writes the image's root as a tar file.
-func writeRootfs(path, version string, applets []string) error {
+// WriteRootfs writes an image root as a tar file: busybox and its applets
+// in /bin, /VERSION and /www/VERSION holding version, an empty /data.
+func WriteRootfs(path, version string, applets []string) error {
 	bb, err := os.ReadFile(BusyboxBin)
 	if err != nil {
 		return fmt.Errorf("podmantest: %w", err)
