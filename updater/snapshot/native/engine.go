@@ -417,6 +417,7 @@ func (e *Engine) fork(ctx context.Context, from int, dir string) error {
 // root. It runs under unshare, in a private mount namespace: the mounts vanish
 // with the process, even when it is killed.
 const chrootScript = `root=$1; shift
+mount --bind "$root" "$root"
 for d in dev proc sys; do mount --rbind "/$d" "$root/$d"; mount --make-rslave "$root/$d"; done
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
@@ -425,7 +426,9 @@ exec chroot "$root" "$@"`
 
 // ChrootCmd runs argv inside root the way staging runs apt: private mount
 // namespace, /dev /proc /sys /var from the running system, fresh /run and
-// /tmp, and apt's non-interactive environment.
+// /tmp, and apt's non-interactive environment. root is bind-mounted onto
+// itself first, so / is a mount point inside: tools that look / up in
+// /proc/mounts (initramfs-tools with MODULES=dep) find its device.
 func ChrootCmd(root string, argv ...string) run.Cmd {
 	args := append([]string{"--mount", "--propagation", "private", "--", "sh", "-ec", chrootScript, "speedia-chroot", root}, argv...)
 	return run.Cmd{Name: "unshare", Args: args, Env: aptEnv}
