@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/speedia/host/tests/testhost"
+	"github.com/speedia/host/tests/vmhost"
 	"github.com/speedia/host/units"
 	"github.com/speedia/host/updater/run"
 )
@@ -44,6 +46,11 @@ v=$(dpkg-query -W -f='${Version}' speedia-testkernel)
 `
 
 func main() {
+	vmCycle := flag.Bool("vm", false, "run the cycle on a VM booted from the host image (QEMU) instead of the test host")
+	flag.Parse()
+	if *vmCycle {
+		os.Exit(vmDemo())
+	}
 	if !testhost.PrivateMountNS() {
 		// Ctrl-C reaches the whole process group: the re-executed child
 		// cleans up and exits, and this parent waits for it.
@@ -480,4 +487,32 @@ func (d *demo) summary() {
 		fmt.Printf("  %-*s %6.1fs\n", width, fmt.Sprintf("%d. %s", i+1, s.title), end.Sub(s.start).Seconds())
 	}
 	fmt.Printf("  %-*s %6.1fs\n", width, "total (build and teardown included)", time.Since(d.start).Seconds())
+}
+
+// vmDemo runs the whole cycle on a VM booted from the host image: real
+// firmware, bootloader, kernel and disk (make demo VM=1).
+func vmDemo() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Println("Speedia host: the whole promise on a virtual machine booted from the host image")
+	fmt.Println("(QEMU with UEFI firmware, systemd-boot, the Debian kernel, a btrfs disk; about 30 minutes under emulation).")
+	dir, err := os.MkdirTemp("", "speedia-demo-vm-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	log, err := os.Create(dir + "/log")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		return 1
+	}
+	defer log.Close()
+	fmt.Printf("QEMU's and the image build's output: %s\n", log.Name())
+	err = vmhost.Cycle(ctx, vmhost.CycleOptions{Root: ".", Dir: dir, Out: os.Stdout, Log: log})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		return 1
+	}
+	os.RemoveAll(dir)
+	return 0
 }
