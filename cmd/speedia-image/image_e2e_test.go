@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/speedia/host/tests/vm"
+	"github.com/speedia/host/tests/vmhost"
 )
 
 // The e2e tier: build the Debian host image with the real speedia-image
@@ -70,9 +71,15 @@ func TestE2EImage(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	start := time.Now()
-	run(t, filepath.Join(bin, "speedia-image"), "build", write("host.toml", e2eSpec), "--out", out)
+	// The example spec, as the VM update cycle (tests/vmhost) builds it, so
+	// both reuse one prepared root tree.
+	text, err := vmhost.Spec(filepath.Dir(bin), "qcow2", "raw", "iso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, filepath.Join(bin, "speedia-image"), "build", write("host.toml", text), "--out", out)
 	t.Logf("build: %s", time.Since(start).Round(time.Second))
-	run(t, filepath.Join(bin, "speedia-image"), "inspect", filepath.Join(out, "speedia-e2e-1.0.0.qcow2"))
+	run(t, filepath.Join(bin, "speedia-image"), "inspect", filepath.Join(out, "debian-web-1.0.0.qcow2"))
 
 	priv, pub, err := vm.NewKey(dir)
 	if err != nil {
@@ -83,7 +90,7 @@ func TestE2EImage(t *testing.T) {
 
 	t.Run("boot", func(t *testing.T) {
 		v := boot(t, dir, "boot", vm.Options{Disks: []vm.Disk{
-			{Path: filepath.Join(out, "speedia-e2e-1.0.0.qcow2"), Format: "qcow2", Snapshot: true},
+			{Path: filepath.Join(out, "debian-web-1.0.0.qcow2"), Format: "qcow2", Snapshot: true},
 			{Path: seed, Format: "raw", ReadOnly: true},
 		}})
 		ssh := sshFunc(t, v, priv)
@@ -95,7 +102,7 @@ func TestE2EImage(t *testing.T) {
 		run(t, "qemu-img", "create", "-f", "raw", target, "3G")
 		start := time.Now()
 		os.MkdirAll(filepath.Join(dir, "install"), 0o755)
-		v, err := vm.Start(context.Background(), vm.Options{Dir: filepath.Join(dir, "install"), CDROM: filepath.Join(out, "speedia-e2e-1.0.0.iso"),
+		v, err := vm.Start(context.Background(), vm.Options{Dir: filepath.Join(dir, "install"), CDROM: filepath.Join(out, "debian-web-1.0.0.iso"),
 			Disks: []vm.Disk{{Path: target, Format: "raw"}}, NoReboot: true, Log: testLog{t}})
 		if err != nil {
 			t.Fatal(err)
@@ -147,6 +154,7 @@ func checkHost(t *testing.T, ssh func(string) string) {
 		t.Error("writing to /usr succeeded on a read-only snapshot")
 	}
 	ssh("touch /etc/speedia-probe && rm /etc/speedia-probe")
+	ssh("touch /tmp/speedia-probe && rm /tmp/speedia-probe") // a tmpfs over the read-only root
 	// systemd-boot booted our counted entry: the loader says which, with its counter.
 	entry := ssh(`od -An -c /sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f | tr -d ' \n\\0'`)
 	if !strings.Contains(entry, "speedia-1+3") {
