@@ -40,6 +40,8 @@ func main() {
 	ctrRounds := flag.Int("container-rounds", 3, "measurements of each side of the container start benchmark")
 	ctrOnly := flag.Bool("containers-only", false, "run only the container start benchmark")
 	imgOnly := flag.Bool("image-only", false, "run only the image builder benchmarks (needs make build)")
+	vmOnly := flag.Bool("downtime-only", false, "run only the patch-downtime benchmark on a VM (needs make build)")
+	vmRounds := flag.Int("downtime-rounds", 2, "reboots of each kind in the patch-downtime benchmark")
 	bin := flag.String("bin", "bin", "directory with the built speedia binaries (speedia-image)")
 	flag.Parse()
 	testhost.Reexec()
@@ -52,7 +54,13 @@ func main() {
 		if err := bench(context.Background(), *rounds, *idleFor, *ctrRounds); err != nil {
 			return err
 		}
-		return imageBench(context.Background(), binDir)
+		if err := imageBench(context.Background(), binDir); err != nil {
+			return err
+		}
+		return downtime(context.Background(), filepath.Dir(binDir), *vmRounds)
+	}
+	if *vmOnly {
+		run = func() error { return downtime(context.Background(), filepath.Dir(binDir), *vmRounds) }
 	}
 	if *ctrOnly {
 		run = func() error { return containerStart(context.Background(), 50, *ctrRounds) }
