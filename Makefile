@@ -53,19 +53,30 @@ integration:
 	else $(GO) test $(GOFLAGS) -tags "$(TAGS) integration" -count=1 -p 1 -timeout 30m ./...; fi
 
 # Builds the Debian host image and boots it (and its self-install ISO) in
-# QEMU: about 15 minutes on 2 cores under TCG.
+# QEMU: about 15 minutes on 2 cores under TCG. Then the update cycle on a
+# VM (tests/vmhost, about 30 minutes), with -v so each step shows what it
+# checked as it goes. E2E=image or E2E=cycle runs one half.
 E2E_PKGS := ./tests/vm/ ./image/iso/ ./cmd/speedia-image/
+E2E ?= all
 e2e: build
-	@if ! tests/can-e2e; then echo "SKIPPED e2e tier: $$(tests/can-e2e --why)"; \
-	else $(GO) test $(GOFLAGS) -tags "$(TAGS) e2e" -count=1 -p 1 -timeout 60m $(E2E_PKGS); fi
+	@if ! tests/can-e2e; then echo "SKIPPED e2e tier: $$(tests/can-e2e --why)"; exit 0; fi; \
+	if [ "$(E2E)" != cycle ]; then $(GO) test $(GOFLAGS) -tags "$(TAGS) e2e" -count=1 -p 1 -timeout 60m $(E2E_PKGS) || exit 1; fi; \
+	if [ "$(E2E)" != image ]; then $(GO) test $(GOFLAGS) -tags "$(TAGS) e2e" -count=1 -v -run TestE2E -timeout 110m ./tests/vmhost/ || exit 1; fi
 
 # Installs what the integration tier and the demo need (Debian; root).
 deps:
 	tests/install-deps
 
+# VM=1: the whole cycle on a VM booted from the host image (about 30 minutes).
 demo:
+ifeq ($(VM),1)
+	@tests/can-e2e || { echo "The VM demo needs: $$(tests/can-e2e --why). Run 'make deps' as root."; exit 1; }
+	@$(MAKE) --no-print-directory build
+	$(GO) run $(GOFLAGS) ./tests/demo -vm
+else
 	@tests/can-integrate || { echo "The demo needs: $$(tests/can-integrate --why). Run 'make deps' as root."; exit 1; }
 	$(GO) run $(GOFLAGS) ./tests/demo
+endif
 
 bench: build
 	@tests/can-integrate || { echo "The benchmarks need: $$(tests/can-integrate --why)"; exit 1; }
