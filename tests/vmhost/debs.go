@@ -23,7 +23,7 @@ const Backports = "bookworm-backports"
 
 // recipe names the edits below in the cache: bump it when an edit changes,
 // or reruns keep serving the old rebuilds.
-const recipe = "r2"
+const recipe = "r3"
 
 // rebuildEpoch is SOURCE_DATE_EPOCH for rebuilt debs: dpkg-deb clamps every
 // mtime to it, so a rebuild of the same input is byte-identical.
@@ -297,19 +297,15 @@ func breakRuntime(root string) error {
 	return os.WriteFile(bin, []byte(brokenCrun), 0o755)
 }
 
-// InitrdHook is where BrokenInitrd's hook lands, InitrdConf what it writes
-// into the initrd.
-const (
-	InitrdHook = "/usr/share/initramfs-tools/hooks/zz-speedia-e2e-regression"
-	InitrdConf = "/etc/modprobe.d/speedia-e2e-regression.conf"
-)
+// InitrdHook is where BrokenInitrd's hook lands.
+const InitrdHook = "/usr/share/initramfs-tools/hooks/zz-speedia-e2e-regression"
 
 // brokenHook follows initramfs-tools(8): answer "prereqs", else work in
-// DESTDIR. modprobe applies "install" to btrfs however it is requested
-// (mount's fs-btrfs alias, /dev/btrfs-control), and the command fails.
+// DESTDIR. Hooks run after the modules are copied in (the btrfs hook adds
+// btrfs) and before depmod, so the initrd ends up without btrfs.
 const brokenHook = `#!/bin/sh
 # Speedia e2e regression: a deliberately bad initramfs-tools update. Every
-# initrd built with this hook refuses to load btrfs, so the root cannot mount.
+# initrd built with this hook lacks the btrfs module, so the root cannot mount.
 PREREQ=""
 prereqs()
 {
@@ -322,8 +318,7 @@ prereqs)
 	;;
 esac
 
-mkdir -p "${DESTDIR}/etc/modprobe.d"
-echo "install btrfs /bin/false" > "${DESTDIR}` + InitrdConf + `"
+rm -rf "${DESTDIR}"/usr/lib/modules/*/kernel/fs/btrfs "${DESTDIR}"/lib/modules/*/kernel/fs/btrfs
 `
 
 // breakInitrd adds the hook and keeps the package's own postinst: when dpkg
