@@ -26,11 +26,10 @@ func TestE2EUpdateCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(os.TempDir(), "speedia-e2e-cycle")
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Not t.TempDir: kept when the test fails. Its own directory, so two
+	// runs on one machine cannot disturb each other.
+	dir, err := os.MkdirTemp("", "speedia-e2e-cycle-")
+	if err != nil {
 		t.Fatal(err)
 	}
 	log, err := os.Create(filepath.Join(dir, "log"))
