@@ -237,15 +237,19 @@ func (c *cycle) run(ctx context.Context) error {
 		return err
 	}
 	c.say("The repository now offers %s instead, whose initramfs hook drops btrfs", filepath.Base(badInitrd))
-	mark := h.VM.SerialTail(1 << 20)
+	panicked := regexp.MustCompile(`Rebooting automatically due to panic= boot argument`)
+	countPanics := func() int {
+		log, _ := os.ReadFile(h.VM.SerialLog()) // the whole log: SerialTail is bounded
+		return len(panicked.FindAll(log, -1))
+	}
+	before := countPanics()
 	s, err = c.update(ctx, bootFallback, func(s Status) bool {
 		return s.Phase == "idle" && s.Booted == good && len(s.BadUpdates) == 2
 	})
 	if err != nil {
 		return err
 	}
-	serial := strings.TrimPrefix(h.VM.SerialTail(1<<20), mark)
-	fails := len(regexp.MustCompile(`Rebooting automatically due to panic= boot argument`).FindAllString(serial, -1))
+	fails := countPanics() - before
 	if fails == 0 {
 		return errors.New("the serial console shows no initrd that gave up and rebooted")
 	}
