@@ -80,7 +80,7 @@ endif
 
 bench: build
 	@tests/can-integrate || { echo "The benchmarks need: $$(tests/can-integrate --why)"; exit 1; }
-	$(GO) run $(GOFLAGS) ./tests/bench
+	$(GO) run $(GOFLAGS) ./tests/bench $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN)

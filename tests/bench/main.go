@@ -41,7 +41,7 @@ func main() {
 	ctrOnly := flag.Bool("containers-only", false, "run only the container start benchmark")
 	imgOnly := flag.Bool("image-only", false, "run only the image builder benchmarks (needs make build)")
 	vmOnly := flag.Bool("downtime-only", false, "run only the patch-downtime benchmark on a VM (needs make build)")
-	vmRounds := flag.Int("downtime-rounds", 2, "reboots of each kind in the patch-downtime benchmark")
+	vmRounds := flag.Int("downtime-rounds", 3, "reboots of each kind in the patch-downtime benchmark")
 	bin := flag.String("bin", "bin", "directory with the built speedia binaries (speedia-image)")
 	flag.Parse()
 	testhost.Reexec()
