@@ -495,7 +495,7 @@ func vmDemo() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Println("Speedia host: the whole promise on a virtual machine booted from the host image")
-	fmt.Println("(QEMU with UEFI firmware, systemd-boot, the Debian kernel, a btrfs disk; about 30 minutes under emulation).")
+	fmt.Println("(QEMU with UEFI firmware, systemd-boot, the Debian kernel, a btrfs disk; about 20 minutes under emulation).")
 	dir, err := os.MkdirTemp("", "speedia-demo-vm-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -509,6 +509,11 @@ func vmDemo() int {
 	defer log.Close()
 	fmt.Printf("QEMU's and the image build's output: %s\n", log.Name())
 	err = vmhost.Cycle(ctx, vmhost.CycleOptions{Root: ".", Dir: dir, Out: os.Stdout, Log: log})
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "demo interrupted; the VM was stopped")
+		os.RemoveAll(dir)
+		return 130
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		return 1

@@ -186,8 +186,8 @@ func (h *Host) BootID(ctx context.Context) (string, error) {
 
 // WaitBoot waits until the guest answers SSH with a boot ID other than old
 // and returns it.
-func (h *Host) WaitBoot(ctx context.Context, old string, limit time.Duration) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, limit)
+func (h *Host) WaitBoot(parent context.Context, old string, limit time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(parent, limit)
 	defer cancel()
 	for {
 		id, err := h.BootID(ctx)
@@ -196,6 +196,9 @@ func (h *Host) WaitBoot(ctx context.Context, old string, limit time.Duration) (s
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return "", parent.Err()
+			}
 			return "", fmt.Errorf("the VM did not come back from a reboot within %v", limit)
 		case <-h.VM.Exited():
 			return "", vm.ErrExited
