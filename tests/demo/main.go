@@ -75,24 +75,7 @@ func main() {
 }
 
 // status is the part of `speedia-update status --json` the demo reads.
-type status struct {
-	Phase           string     `json:"phase"`
-	Booted          uint32     `json:"booted"`
-	Pending         uint32     `json:"pending"`
-	LastGood        uint32     `json:"last_good"`
-	NextReboot      *time.Time `json:"next_reboot"`
-	LastCheckResult string     `json:"last_check_result"`
-	LastError       string     `json:"last_error"`
-	BadUpdates      []struct {
-		ID      string `json:"id"`
-		Summary string `json:"summary"`
-	} `json:"bad_updates"`
-}
-
-func (s status) String() string {
-	return fmt.Sprintf("phase %s, booted %d, pending %d, last good %d, last check %q, last error %q, %d bad updates",
-		s.Phase, s.Booted, s.Pending, s.LastGood, s.LastCheckResult, s.LastError, len(s.BadUpdates))
-}
+type status = vmhost.Status
 
 type stepTime struct {
 	title      string

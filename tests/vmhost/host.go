@@ -207,14 +207,15 @@ func (h *Host) WaitBoot(parent context.Context, old string, limit time.Duration)
 	}
 }
 
-// Status is the part of `speedia-update status --json` the tests read.
+// Status is the part of `speedia-update status --json` the tests and demos read.
 type Status struct {
-	Phase           string `json:"phase"`
-	Booted          uint32 `json:"booted"`
-	Pending         uint32 `json:"pending"`
-	LastGood        uint32 `json:"last_good"`
-	LastCheckResult string `json:"last_check_result"`
-	LastError       string `json:"last_error"`
+	Phase           string     `json:"phase"`
+	Booted          uint32     `json:"booted"`
+	Pending         uint32     `json:"pending"`
+	LastGood        uint32     `json:"last_good"`
+	NextReboot      *time.Time `json:"next_reboot"`
+	LastCheckResult string     `json:"last_check_result"`
+	LastError       string     `json:"last_error"`
 	BadUpdates      []struct {
 		ID      string `json:"id"`
 		Summary string `json:"summary"`
