@@ -102,6 +102,11 @@ func TestHealthFailureRollsBackAndMarksBad(t *testing.T) {
 	if v.Booted != 1 || v.State.Rollbacks != 1 || v.State.LastError == "" {
 		t.Fatalf("booted %d rollbacks %d error %q", v.Booted, v.State.Rollbacks, v.State.LastError)
 	}
+	// Back on 1, its entry is blessed again: made the default by the
+	// rollback, it would otherwise count down on ordinary reboots.
+	if !slices.Contains(h.eng.marked, 1) {
+		t.Errorf("rollback target not blessed: marked %v", h.eng.marked)
+	}
 	// The same package set is offered again: not staged.
 	stages := h.eng.stages
 	_, err := h.d.Check(context.Background())

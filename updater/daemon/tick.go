@@ -304,6 +304,11 @@ func (d *Daemon) rollBack(ctx context.Context, now time.Time) {
 			d.st.LastError = err.Error()
 			return
 		}
+		// Making it the default again can give its boot entry a counter;
+		// unblessed, ordinary reboots would count the good snapshot down.
+		if err := d.Engine.MarkGood(ctx, to); err != nil {
+			d.Log.Warn("bless the rollback target", "snapshot", to, "err", err)
+		}
 		failed := d.pendingNumber()
 		d.must(d.st.RolledBack(now))
 		d.restoreWorkload(ctx, "after the rollback")
