@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrFirmware means the OVMF files are missing (Debian package ovmf).
@@ -44,6 +45,7 @@ type files struct {
 	vars      string // this VM's copy of the OVMF variable store
 	serialLog string // everything the guest wrote to its serial port
 	serialSoc string // unix socket for typing into the serial port
+	qmpSoc    string // QMP socket, to learn why QEMU exited (ColdReboot)
 }
 
 // normalize fills defaults and rejects what QEMU would reject later with a
@@ -55,10 +57,13 @@ func normalize(o Options) (Options, error) {
 	if o.CPUs == 0 {
 		o.CPUs = 2
 	}
+	if o.RestartHang == 0 {
+		o.RestartHang = 2 * time.Minute
+	}
 	if o.OVMFDir == "" {
 		o.OVMFDir = DefaultOVMFDir
 	}
-	if o.Memory < 0 || o.CPUs < 0 || o.SSHPort < 0 || o.SSHPort > 65535 {
+	if o.Memory < 0 || o.CPUs < 0 || o.RestartHang < 0 || o.SSHPort < 0 || o.SSHPort > 65535 {
 		return o, fmt.Errorf("%w: negative or out-of-range size", ErrOptions)
 	}
 	for _, g := range o.Forward {
@@ -105,7 +110,7 @@ func qemuArgs(o Options, fw Firmware, f files, port int, fwd map[int]int) []stri
 		"-drive", "if=pflash,format=raw,unit=1,file=" + esc(f.vars),
 		// A socket so tests can type; the log file keeps all output whether or
 		// not anyone is connected.
-		"-chardev", "socket,id=ser0,path=" + esc(f.serialSoc) + ",server=on,wait=off,logfile=" + esc(f.serialLog),
+		"-chardev", "socket,id=ser0,path=" + esc(f.serialSoc) + ",server=on,wait=off,logfile=" + esc(f.serialLog) + ",logappend=on",
 		"-serial", "chardev:ser0",
 		"-netdev", netdev,
 		// romfile= drops iPXE; with every disk given a bootindex OVMF also
@@ -134,8 +139,13 @@ func qemuArgs(o Options, fw Firmware, f files, port int, fwd map[int]int) []stri
 		}
 		a = append(a, "-drive", drive, "-device", dev)
 	}
-	if o.NoReboot {
+	if o.NoReboot || o.ColdReboot {
 		a = append(a, "-no-reboot")
+	}
+	if o.ColdReboot {
+		a = append(a,
+			"-chardev", "socket,id=qmp0,path="+esc(f.qmpSoc)+",server=on,wait=off",
+			"-mon", "chardev=qmp0,mode=control")
 	}
 	return append(a, o.Extra...)
 }

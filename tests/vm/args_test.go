@@ -7,10 +7,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 var testFW = Firmware{Code: "/fw/CODE.fd", Vars: "/fw/VARS.fd"}
-var testFiles = files{vars: "/w/VARS.fd", serialLog: "/w/serial.log", serialSoc: "/w/serial.sock"}
+var testFiles = files{vars: "/w/VARS.fd", serialLog: "/w/serial.log", serialSoc: "/w/serial.sock", qmpSoc: "/w/qmp.sock"}
 
 // base is the command line every VM gets, for 2 CPUs, 1 GiB and port 2222.
 var base = []string{
@@ -18,7 +19,7 @@ var base = []string{
 	"-smp", "2", "-m", "1024", "-display", "none", "-monitor", "none",
 	"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd",
 	"-drive", "if=pflash,format=raw,unit=1,file=/w/VARS.fd",
-	"-chardev", "socket,id=ser0,path=/w/serial.sock,server=on,wait=off,logfile=/w/serial.log",
+	"-chardev", "socket,id=ser0,path=/w/serial.sock,server=on,wait=off,logfile=/w/serial.log,logappend=on",
 	"-serial", "chardev:ser0",
 	"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:2222-:22",
 	"-device", "virtio-net-pci,netdev=n0,romfile=",
@@ -55,6 +56,11 @@ func TestQemuArgs(t *testing.T) {
 			"-device", "virtio-blk-pci,drive=d0,bootindex=0",
 		}},
 		{"no reboot and extra last", Options{NoReboot: true, Extra: []string{"-S"}}, []string{"-no-reboot", "-S"}},
+		{"cold reboot exits on reset and reports why on QMP", Options{ColdReboot: true}, []string{
+			"-no-reboot",
+			"-chardev", "socket,id=qmp0,path=/w/qmp.sock,server=on,wait=off",
+			"-mon", "chardev=qmp0,mode=control",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +102,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"serial with comma", Options{Disks: []Disk{{Path: "/a", Serial: "a,b"}}}},
 		{"serial too long", Options{Disks: []Disk{{Path: "/a", Serial: strings.Repeat("x", 21)}}}},
 		{"negative memory", Options{Memory: -1}},
+		{"negative restart hang", Options{RestartHang: -time.Second}},
 		{"port out of range", Options{SSHPort: 70000}},
 		{"forward of ssh's port", Options{Forward: []int{22}}},
 		{"forward of port 0", Options{Forward: []int{0}}},
@@ -118,7 +125,7 @@ func TestNormalizeDefaults(t *testing.T) {
 	if in.Disks[0].Format != "" {
 		t.Error("normalize changed the caller's disks")
 	}
-	if o.Memory != 1024 || o.CPUs != 2 || o.OVMFDir != DefaultOVMFDir || o.Disks[0].Format != "raw" {
+	if o.Memory != 1024 || o.CPUs != 2 || o.OVMFDir != DefaultOVMFDir || o.Disks[0].Format != "raw" || o.RestartHang != 2*time.Minute {
 		t.Errorf("defaults not applied: %+v", o)
 	}
 }

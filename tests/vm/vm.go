@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -30,17 +31,28 @@ const poll = 100 * time.Millisecond
 
 // Options describe one VM.
 type Options struct {
-	Disks    []Disk   // virtio-blk, booted in this order (after the CD-ROM)
-	CDROM    string   // ISO attached as an AHCI CD-ROM and booted first
-	Dir      string   // work dir; default a temporary one that Close removes
-	Memory   int      // MiB; default 1024
-	CPUs     int      // default 2 (the test machines have 2 cores)
-	SSHPort  int      // host port forwarded to the guest's 22; 0 picks a free one
-	Forward  []int    // more guest TCP ports, each forwarded from a free host port (HostPort)
-	NoReboot bool     // a guest reboot makes QEMU exit
-	OVMFDir  string   // default /usr/share/OVMF
-	Extra    []string // appended to the QEMU command line
-	Log      io.Writer
+	Disks    []Disk // virtio-blk, booted in this order (after the CD-ROM)
+	CDROM    string // ISO attached as an AHCI CD-ROM and booted first
+	Dir      string // work dir; default a temporary one that Close removes
+	Memory   int    // MiB; default 1024
+	CPUs     int    // default 2 (the test machines have 2 cores)
+	SSHPort  int    // host port forwarded to the guest's 22; 0 picks a free one
+	Forward  []int  // more guest TCP ports, each forwarded from a free host port (HostPort)
+	NoReboot bool   // a guest reboot makes QEMU exit
+	// ColdReboot turns each guest reboot into a power cycle: QEMU exits and
+	// a new QEMU starts on the same disks, variable store, ports and serial
+	// log. QEMU 7.2's warm reset under TCG sometimes never reaches the
+	// firmware again (no output, a spinning CPU), which long runs with many
+	// reboots cannot afford; a fresh process always boots.
+	ColdReboot bool
+	// RestartHang is how long a guest may stay silent after its kernel said
+	// it restarts before ColdReboot power-cycles it anyway (default 2 min).
+	// With -no-reboot QEMU exits within milliseconds of that line, so only a
+	// hang waits this long.
+	RestartHang time.Duration
+	OVMFDir     string   // default /usr/share/OVMF
+	Extra       []string // appended to the QEMU command line
+	Log         io.Writer
 }
 
 // Disk is one virtio-blk disk.
@@ -52,22 +64,34 @@ type Disk struct {
 	Serial   string // shows up as /dev/disk/by-id/virtio-SERIAL
 }
 
-// VM is a running QEMU.
+// VM is a running guest: one QEMU process, or a chain of them with
+// ColdReboot.
 type VM struct {
 	opt     Options
+	fw      Firmware
 	files   files
 	port    int
-	fwd     map[int]int // guest port -> host port
-	tempDir bool        // Dir was made by Start, so Close removes it
-	cmd     *exec.Cmd
-	stderr  *tailBuffer
-	done    chan struct{} // closed when QEMU has exited and been reaped
+	fwd     map[int]int   // guest port -> host port
+	tempDir bool          // Dir was made by Start, so Close removes it
+	done    chan struct{} // closed when the guest has ended for good
 	exitErr error         // valid after done
 
-	mu     sync.Mutex // serializes serial reads and writes
+	mu     sync.Mutex // guards the fields below and serializes serial reads and writes
+	proc   *proc      // the QEMU process running now
 	scan   lineScanner
 	conn   net.Conn
 	closed bool
+}
+
+// proc is one QEMU process.
+type proc struct {
+	cmd     *exec.Cmd
+	stderr  *tailBuffer
+	done    chan struct{} // closed when it has exited and been reaped
+	err     error         // valid after done
+	qmpDone chan struct{} // closed when its QMP connection has ended; nil without QMP
+	reason  string        // the last SHUTDOWN event's reason, valid after qmpDone
+	stuck   atomic.Bool   // stopped by watchRestart: treated as a guest reset
 }
 
 // Start boots QEMU and returns once it is running with its port forward in
@@ -81,7 +105,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &VM{opt: o}
+	v := &VM{opt: o, fw: fw, done: make(chan struct{})}
 	if o.Dir == "" {
 		if v.opt.Dir, err = os.MkdirTemp("", "speedia-vm-"); err != nil {
 			return nil, fmt.Errorf("vm: work dir: %w", err)
@@ -92,6 +116,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		vars:      filepath.Join(v.opt.Dir, "OVMF_VARS.fd"),
 		serialLog: filepath.Join(v.opt.Dir, "serial.log"),
 		serialSoc: filepath.Join(v.opt.Dir, "serial.sock"),
+		qmpSoc:    filepath.Join(v.opt.Dir, "qmp.sock"),
 	}
 	// sun_path holds 108 bytes including the terminating NUL.
 	if len(v.files.serialSoc) > 107 {
@@ -102,11 +127,18 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 		v.cleanup()
 		return nil, fmt.Errorf("vm: copy OVMF vars: %w", err)
 	}
+	// QEMU appends to the log, so that it spans power cycles.
+	os.Remove(v.files.serialLog)
 	// A picked port can be taken by someone else before QEMU binds it; QEMU
 	// then fails at once and another port is tried.
 	for attempt := 1; ; attempt++ {
-		err = v.start(ctx, fw)
+		err = v.pickPorts()
+		var p *proc
 		if err == nil {
+			p, err = v.launch(ctx)
+		}
+		if err == nil {
+			go v.supervise(p)
 			return v, nil
 		}
 		if o.SSHPort != 0 || attempt == 3 || !strings.Contains(err.Error(), "forwarding") {
@@ -116,7 +148,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	}
 }
 
-func (v *VM) start(ctx context.Context, fw Firmware) error {
+func (v *VM) pickPorts() error {
 	v.port = v.opt.SSHPort
 	if v.port == 0 {
 		p, err := freePort()
@@ -133,42 +165,93 @@ func (v *VM) start(ctx context.Context, fw Firmware) error {
 		}
 		v.fwd[g] = p
 	}
+	return nil
+}
+
+// launch starts one QEMU process on the VM's files and ports and returns
+// once it is ready.
+func (v *VM) launch(ctx context.Context) (*proc, error) {
 	os.Remove(v.files.serialSoc)
-	args := qemuArgs(v.opt, fw, v.files, v.port, v.fwd)
-	v.stderr = &tailBuffer{max: 8 << 10}
-	cmd := exec.Command("qemu-system-x86_64", args...)
-	var out io.Writer = v.stderr
+	os.Remove(v.files.qmpSoc)
+	p := &proc{stderr: &tailBuffer{max: 8 << 10}, done: make(chan struct{})}
+	cmd := exec.Command("qemu-system-x86_64", qemuArgs(v.opt, v.fw, v.files, v.port, v.fwd)...)
+	var out io.Writer = p.stderr
 	if v.opt.Log != nil {
-		out = io.MultiWriter(v.stderr, v.opt.Log)
+		out = io.MultiWriter(p.stderr, v.opt.Log)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group: a terminal's ^C is not delivered to QEMU directly;
 	// Pdeathsig still takes it down when the test binary dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("vm: start qemu: %w", err)
+	// Checked and started under the lock, so Close either sees this process
+	// or keeps it from starting.
+	v.mu.Lock()
+	if v.closed {
+		v.mu.Unlock()
+		return nil, fmt.Errorf("%w: closed", ErrExited)
 	}
-	v.cmd = cmd
-	v.done = make(chan struct{})
+	if err := cmd.Start(); err != nil {
+		v.mu.Unlock()
+		return nil, fmt.Errorf("vm: start qemu: %w", err)
+	}
+	p.cmd = cmd
+	v.proc = p
+	v.mu.Unlock()
 	go func() {
-		v.exitErr = cmd.Wait()
-		close(v.done)
+		p.err = cmd.Wait()
+		close(p.done)
 	}()
 	v.logf("vm: qemu pid %d, ssh port %d, serial log %s", cmd.Process.Pid, v.port, v.files.serialLog)
-	if err := v.waitReady(ctx); err != nil {
-		v.kill()
-		return err
+	if err := v.waitReady(ctx, p); err != nil {
+		p.stop()
+		return nil, err
 	}
-	return nil
+	return p, nil
+}
+
+// supervise waits for each QEMU process to exit. With ColdReboot, an exit
+// for a guest reset starts the next one; any other exit ends the VM.
+func (v *VM) supervise(p *proc) {
+	for {
+		<-p.done
+		if p.qmpDone != nil {
+			select {
+			case <-p.qmpDone: // QEMU closes the socket as it exits
+			case <-time.After(5 * time.Second):
+			}
+		}
+		v.mu.Lock()
+		closed := v.closed
+		v.mu.Unlock()
+		if closed || (p.reason != "guest-reset" && !p.stuck.Load()) {
+			v.exitErr = p.err
+			close(v.done)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		next, err := v.launch(ctx)
+		cancel()
+		if err != nil {
+			v.exitErr = fmt.Errorf("vm: power cycle after a guest reset: %w", err)
+			close(v.done)
+			return
+		}
+		why := "guest reset"
+		if p.stuck.Load() {
+			why = "hung restart"
+		}
+		v.logf("vm: %s: qemu pid %d exited, pid %d boots the guest again (power cycle)", why, p.cmd.Process.Pid, next.cmd.Process.Pid)
+		p = next
+	}
 }
 
 // waitReady returns once QEMU listens on the forwarded port, which it binds
-// after creating the serial socket, and the serial socket is connected.
-func (v *VM) waitReady(ctx context.Context) error {
+// after creating its sockets, and the sockets are connected.
+func (v *VM) waitReady(ctx context.Context, p *proc) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		ok, err := listensOn(v.cmd.Process.Pid, v.port)
+		ok, err := listensOn(p.cmd.Process.Pid, v.port)
 		if err != nil {
 			return fmt.Errorf("vm: qemu ready: %w", err)
 		}
@@ -176,8 +259,8 @@ func (v *VM) waitReady(ctx context.Context) error {
 			break
 		}
 		select {
-		case <-v.done:
-			return fmt.Errorf("%w at start: %v: %s", ErrExited, v.exitErr, strings.TrimSpace(v.stderr.String()))
+		case <-p.done:
+			return fmt.Errorf("%w at start: %v: %s", ErrExited, p.err, strings.TrimSpace(p.stderr.String()))
 		case <-ctx.Done():
 			return fmt.Errorf("vm: qemu ready: %w", ctx.Err())
 		case <-t.C:
@@ -187,11 +270,72 @@ func (v *VM) waitReady(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vm: serial socket: %w", err)
 	}
+	v.mu.Lock()
+	if v.conn != nil {
+		v.conn.Close() // the previous process's
+	}
 	v.conn = conn
+	v.mu.Unlock()
 	// Output also goes to this connection; drain it (the log file has it all)
 	// or QEMU would stall the guest's serial port once the socket is full.
 	go io.Copy(io.Discard, conn)
+	if !v.opt.ColdReboot {
+		return nil
+	}
+	qc, err := net.Dial("unix", v.files.qmpSoc)
+	if err != nil {
+		return fmt.Errorf("vm: qmp socket: %w", err)
+	}
+	q, err := qmpHandshake(qc, 10*time.Second)
+	if err != nil {
+		qc.Close()
+		return err
+	}
+	p.qmpDone = make(chan struct{})
+	go func() {
+		p.reason = q.shutdownReason()
+		qc.Close()
+		close(p.qmpDone)
+	}()
+	go v.watchRestart(p)
 	return nil
+}
+
+// watchRestart power-cycles a guest whose kernel said it restarts but which
+// then stays silent for RestartHang while QEMU keeps running: the reset
+// never happened, and nothing in the guest is left to retry it.
+func (v *VM) watchRestart(p *proc) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	size, since := int64(-1), time.Now()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		st, err := os.Stat(v.files.serialLog)
+		if err != nil {
+			continue
+		}
+		if st.Size() != size {
+			size, since = st.Size(), time.Now()
+			continue
+		}
+		if time.Since(since) < v.opt.RestartHang || !saysRestart(tailLines(readTail(v.files.serialLog, 1024), 1)) {
+			continue
+		}
+		v.logf("vm: the guest said it restarts but has been silent for %v; power-cycling qemu pid %d", v.opt.RestartHang, p.cmd.Process.Pid)
+		p.stuck.Store(true)
+		p.stop()
+		return
+	}
+}
+
+// saysRestart reports whether a serial line is the kernel's last word
+// before a reset.
+func saysRestart(line string) bool {
+	return strings.Contains(line, "reboot: machine restart") || strings.Contains(line, "reboot: Restarting system")
 }
 
 // SSHPort is the host port forwarded to the guest's port 22.
@@ -201,13 +345,17 @@ func (v *VM) SSHPort() int { return v.port }
 // port guest, one of Options.Forward; 0 if it is not forwarded.
 func (v *VM) HostPort(guest int) int { return v.fwd[guest] }
 
-// PID is QEMU's process ID.
-func (v *VM) PID() int { return v.cmd.Process.Pid }
+// PID is the process ID of the QEMU running now.
+func (v *VM) PID() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.proc.cmd.Process.Pid
+}
 
 // SerialLog is the path of the serial console log.
 func (v *VM) SerialLog() string { return v.files.serialLog }
 
-// Exited is closed when QEMU has exited.
+// Exited is closed when QEMU has exited for good (not for a power cycle).
 func (v *VM) Exited() <-chan struct{} { return v.done }
 
 // WaitSerial waits for a serial console line matching re and returns it,
@@ -280,36 +428,43 @@ func (v *VM) Close() error {
 		return nil
 	}
 	v.closed = true
+	p := v.proc
 	v.mu.Unlock()
-	v.kill()
+	p.stop()
+	<-v.done // supervise sees closed and ends without starting another
 	v.cleanup()
 	return nil
 }
 
-// kill ends QEMU by PID and reaps it.
-func (v *VM) kill() {
-	if v.cmd == nil || v.hasExited() {
-		return
-	}
-	v.cmd.Process.Signal(syscall.SIGTERM) // QEMU exits cleanly, flushing disks
+// stop ends the process by PID and reaps it.
+func (p *proc) stop() {
 	select {
-	case <-v.done:
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM) // QEMU exits cleanly, flushing disks
+	select {
+	case <-p.done:
 	case <-time.After(5 * time.Second):
-		v.cmd.Process.Kill()
-		<-v.done
+		p.cmd.Process.Kill()
+		<-p.done
 	}
 }
 
 func (v *VM) cleanup() {
+	v.mu.Lock()
 	if v.conn != nil {
 		v.conn.Close()
 	}
+	v.mu.Unlock()
 	if v.tempDir {
 		os.RemoveAll(v.opt.Dir)
 		return
 	}
 	os.Remove(v.files.vars)
 	os.Remove(v.files.serialSoc)
+	os.Remove(v.files.qmpSoc)
 }
 
 func (v *VM) hasExited() bool {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speedia/host/image/fat"
 	"github.com/speedia/host/tests/vm"
 	"github.com/speedia/host/updater/run"
 )
@@ -118,6 +119,94 @@ func TestSerialInputNoReboot(t *testing.T) {
 	}
 	if err := v.SerialWrite("x"); !errors.Is(err, vm.ErrExited) {
 		t.Errorf("SerialWrite after exit = %v, want ErrExited", err)
+	}
+}
+
+// With ColdReboot a guest reset is a power cycle: a new QEMU boots the
+// firmware again on the same serial log; a power-off ends the VM.
+func TestColdReboot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	v := bootShell(t, ctx, vm.Options{Dir: t.TempDir(), ColdReboot: true})
+	first := v.PID()
+	if err := v.SerialWrite("reset\r"); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel2 := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel2()
+	for _, re := range []string{`^BdsDxe: `, `^Shell>$`} {
+		if _, err := v.WaitSerial(wait, regexp.MustCompile(re)); err != nil {
+			t.Fatalf("after reset: %v", err)
+		}
+	}
+	select {
+	case <-v.Exited():
+		t.Fatal("the VM ended on a guest reset")
+	default:
+	}
+	if second := v.PID(); second == first {
+		t.Errorf("qemu pid %d after the reset, want a new process", second)
+	} else if err := syscall.Kill(first, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("first qemu pid %d after the reset: kill 0 = %v, want ESRCH", first, err)
+	}
+	if err := v.SerialWrite("reset -s\r"); err != nil {
+		t.Fatal(err)
+	}
+	wait3, cancel3 := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel3()
+	if err := v.Wait(wait3); err != nil {
+		t.Fatalf("a power-off did not end the VM: %v; serial:\n%s", err, v.SerialTail(5))
+	}
+}
+
+// A guest whose kernel says it restarts and then hangs without resetting is
+// power-cycled after RestartHang. The stand-in is a UEFI shell script on a
+// FAT disk that prints the kernel's last line and loops.
+func TestColdRebootHang(t *testing.T) {
+	if ok, why := vm.Available(); !ok {
+		t.Skip(why)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "script.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := "@echo -off\r\necho \"reboot: machine restart\"\r\n:hang\r\ngoto hang\r\n"
+	err = f.Truncate(fat.MinSize) // the disk is as big as the filesystem
+	if err == nil {
+		err = fat.Write(f, 0, fat.MinSize, "HANG", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), []fat.File{{Path: "startup.nsh", Data: []byte(script)}})
+	}
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vm.Start(ctx, vm.Options{Dir: dir, Disks: []vm.Disk{{Path: img, Snapshot: true}},
+		ColdReboot: true, RestartHang: 15 * time.Second, Log: logWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	wait, cancel2 := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel2()
+	if _, err := v.WaitSerial(wait, regexp.MustCompile(`^reboot: machine restart$`)); err != nil {
+		t.Fatal(err)
+	}
+	first := v.PID()
+	t0 := time.Now()
+	if _, err := v.WaitSerial(wait, regexp.MustCompile(`^BdsDxe: `)); err != nil {
+		t.Fatalf("no power cycle after the hang: %v", err)
+	}
+	t.Logf("firmware again %.0fs after the restart line", time.Since(t0).Seconds())
+	if second := v.PID(); second == first {
+		t.Errorf("qemu pid %d after the hang, want a new process", second)
+	}
+	select {
+	case <-v.Exited():
+		t.Fatal("the VM ended instead of being power-cycled")
+	default:
 	}
 }
 
