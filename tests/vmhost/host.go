@@ -94,7 +94,10 @@ func Boot(ctx context.Context, o Options) (*Host, error) {
 		Disks:   []vm.Disk{{Path: disk, Format: "qcow2"}, {Path: seed, Format: "raw", ReadOnly: true}},
 		Memory:  2048,
 		Forward: []int{WebPort, DBPort},
-		Log:     o.Log,
+		// The cycle reboots the guest many times; a power cycle per reboot
+		// keeps it clear of QEMU's occasional hang in a warm reset.
+		ColdReboot: true,
+		Log:        o.Log,
 	})
 	if err != nil {
 		return nil, err
