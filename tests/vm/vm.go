@@ -214,16 +214,18 @@ func (v *VM) launch(ctx context.Context) (*proc, error) {
 func (v *VM) supervise(p *proc) {
 	for {
 		<-p.done
+		reason := ""
 		if p.qmpDone != nil {
 			select {
 			case <-p.qmpDone: // QEMU closes the socket as it exits
+				reason = p.reason
 			case <-time.After(5 * time.Second):
 			}
 		}
 		v.mu.Lock()
 		closed := v.closed
 		v.mu.Unlock()
-		if closed || (p.reason != "guest-reset" && !p.stuck.Load()) {
+		if closed || (reason != "guest-reset" && !p.stuck.Load()) {
 			v.exitErr = p.err
 			close(v.done)
 			return
