@@ -143,6 +143,7 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 		return err
 	}
 	d.resume(ctx)
+	d.blessBooted(ctx)
 	d.publish(true)
 	if ready != nil {
 		ready()
@@ -193,6 +194,24 @@ func (d *Daemon) refreshBooted(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// blessBooted takes the boot counter off the snapshot the host runs when
+// it is the last good one and no update is on trial: a fresh image's
+// snapshot 1 starts out counted, and nothing else would bless it, so
+// ordinary reboots would count it down to "bad". It is what
+// systemd-bless-boot does after a good boot; blessing twice changes nothing.
+func (d *Daemon) blessBooted(ctx context.Context) {
+	if d.booted == 0 || d.booted != d.st.LastGood {
+		return
+	}
+	switch d.st.Phase {
+	case state.Rebooting, state.Verifying, state.RollingBack:
+		return // the update's own path decides what to bless
+	}
+	if err := d.Engine.MarkGood(ctx, d.booted); err != nil {
+		d.Log.Warn("bless the running snapshot's boot entry", "snapshot", d.booted, "err", err)
+	}
 }
 
 // resume turns what happened while the daemon was not running (a reboot, a

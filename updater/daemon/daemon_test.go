@@ -36,6 +36,41 @@ func events(t *testing.T, h *host) []history.Event {
 	return out
 }
 
+func countOf(s []int, n int) int {
+	c := 0
+	for _, x := range s {
+		if x == n {
+			c++
+		}
+	}
+	return c
+}
+
+// The running snapshot is blessed at each start while it is the last good
+// one (a fresh image's snapshot 1 starts counted), never while an update
+// is on trial.
+func TestBlessesRunningGoodSnapshot(t *testing.T) {
+	h := newHost(t, immediate())
+	h.start()
+	h.wait("idle", phaseIs(state.Idle))
+	if !slices.Equal(h.eng.marked, []int{1}) {
+		t.Fatalf("marked %v after the first start, want [1]", h.eng.marked)
+	}
+	h.reboot()
+	h.wait("idle", phaseIs(state.Idle))
+	if !slices.Equal(h.eng.marked, []int{1, 1}) {
+		t.Fatalf("marked %v after a plain reboot, want [1 1]", h.eng.marked)
+	}
+	h.eng.updates = app2
+	h.d.Check(context.Background())
+	h.wait("rebooting", phaseIs(state.Rebooting))
+	h.restart() // same boot, update scheduled: 1 is still good but the trial decides
+	h.wait("rebooting", phaseIs(state.Rebooting))
+	if !slices.Equal(h.eng.marked, []int{1, 1}) {
+		t.Errorf("marked %v while an update waits for its reboot, want [1 1]", h.eng.marked)
+	}
+}
+
 func TestFullCycle(t *testing.T) {
 	h := newHost(t, immediate())
 	h.eng.updates = app2
@@ -53,7 +88,9 @@ func TestFullCycle(t *testing.T) {
 	h.eng.updates = nil // what is installed now
 	h.reboot()
 	v = h.wait("verified", func(v View) bool { return v.State.Phase == state.Idle && v.State.LastGood == 2 })
-	if !slices.Equal(h.eng.marked, []int{2}) || v.State.Reboots != 1 || v.State.Pending != nil {
+	// 1 is blessed as the running good snapshot at the first start, 2 only
+	// once verified.
+	if !slices.Equal(h.eng.marked, []int{1, 2}) || v.State.Reboots != 1 || v.State.Pending != nil {
 		t.Errorf("marked %v reboots %d pending %v", h.eng.marked, v.State.Reboots, v.State.Pending)
 	}
 	want := []history.Event{history.Checked, history.Staged, history.RebootScheduled, history.Rebooting, history.Verified}
@@ -97,6 +134,7 @@ func TestHealthFailureRollsBackAndMarksBad(t *testing.T) {
 	if h.eng.def != 1 || v.State.RollbackTo != 1 || !v.State.IsBad(state.UpdateID(app2)) {
 		t.Fatalf("default %d, rollback to %d, bad %v", h.eng.def, v.State.RollbackTo, v.State.Bad)
 	}
+	blessed := countOf(h.eng.marked, 1)
 	h.reboot() // back on 1
 	v = h.wait("rolled back", phaseIs(state.Idle))
 	if v.Booted != 1 || v.State.Rollbacks != 1 || v.State.LastError == "" {
@@ -104,8 +142,8 @@ func TestHealthFailureRollsBackAndMarksBad(t *testing.T) {
 	}
 	// Back on 1, its entry is blessed again: made the default by the
 	// rollback, it would otherwise count down on ordinary reboots.
-	if !slices.Contains(h.eng.marked, 1) {
-		t.Errorf("rollback target not blessed: marked %v", h.eng.marked)
+	if countOf(h.eng.marked, 1) != blessed+1 {
+		t.Errorf("rollback target not blessed after the rollback boot: marked %v", h.eng.marked)
 	}
 	// The same package set is offered again: not staged.
 	stages := h.eng.stages
