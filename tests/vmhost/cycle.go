@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -163,6 +164,12 @@ func (c *cycle) run(ctx context.Context) error {
 		return fmt.Errorf("the config drive's first-boot script did not run (speedia-firstboot: %q): %v", strings.TrimSpace(out), err)
 	}
 	c.checked("the config drive ran: SSH key, hostname, update policy, and apt points at the test's repository")
+	// The image's entry starts counted (speedia-1+3); the daemon blesses
+	// the last good snapshot it runs on, so reboots cannot count it down.
+	if out, err := h.Run(ctx, "ls /efi/loader/entries"); err != nil || !slices.Contains(strings.Fields(out), "speedia-1.conf") {
+		return fmt.Errorf("snapshot 1's boot entry is not blessed (/efi/loader/entries: %q): %v", strings.TrimSpace(out), err)
+	}
+	c.checked("the daemon blessed snapshot 1's boot entry (speedia-1.conf, no counter left)")
 
 	c.step("Load a container image and run stateful containers")
 	if err := h.LoadImage(ctx); err != nil {
