@@ -41,11 +41,8 @@ func downtime(ctx context.Context, root string, rounds int) error {
 		return fmt.Errorf("the image has no htop to offer updates of")
 	}
 	a := &vmhost.Archive{Cache: vmhost.DefaultCache, Log: log}
-	repo, err := vmhost.NewRepo(filepath.Join(dir, "repo"))
+	repo, err := vmhost.NewRepo(filepath.Join(dir, "repo")) // empty until the first Publish
 	if err != nil {
-		return err
-	}
-	if err := repo.Publish(ctx); err != nil {
 		return err
 	}
 	port, err := repo.Serve("127.0.0.1:0")

@@ -130,14 +130,11 @@ func (c *cycle) run(ctx context.Context) error {
 		return err
 	}
 	c.say("Kernel update: %s (Debian bookworm-backports); bad updates: crun %s+speedia1, initramfs-tools %s+speedia1", release, crun, itools)
-	repo, err := NewRepo(filepath.Join(o.Dir, "repo"))
+	repo, err := NewRepo(filepath.Join(o.Dir, "repo")) // empty until the first Publish
 	if err != nil {
 		return err
 	}
 	repo.Log = o.Log
-	if err := repo.Publish(ctx); err != nil {
-		return err
-	}
 	port, err := repo.Serve("127.0.0.1:0")
 	if err != nil {
 		return err
