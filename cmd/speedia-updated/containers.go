@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/speedia/host/updater/config"
 	"github.com/speedia/host/updater/containers"
 	"github.com/speedia/host/updater/daemon"
 )
@@ -13,17 +12,10 @@ import (
 // HelperName is the container helper, installed next to the daemon.
 const HelperName = "speedia-containers"
 
-func newContainers(c config.Containers, view func() daemon.View, log *slog.Logger) *containers.Exec {
+func newContainers(view func() daemon.View, log *slog.Logger) *containers.Exec {
 	helper := "/usr/bin/" + HelperName
 	if self, err := os.Executable(); err == nil {
 		helper = filepath.Join(filepath.Dir(self), HelperName)
 	}
-	return &containers.Exec{
-		Helper: helper,
-		Settings: containers.Settings{
-			Socket: c.Socket, Dir: StateDir + "/containers", Settle: c.Settle,
-			Timeout: c.Timeout, Parallel: c.Parallel, Keep: c.Keep,
-		},
-		View: view, Log: log,
-	}
+	return &containers.Exec{Helper: helper, Dir: StateDir + "/containers", View: view, Log: log}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -25,10 +24,8 @@ import (
 	"github.com/speedia/host/updater/snapshot/native"
 	"github.com/speedia/host/updater/strategy"
 	"github.com/speedia/host/updater/system"
+	"github.com/speedia/host/updater/version"
 )
-
-// Version is set at build time (-ldflags -X main.Version=...).
-var Version = "dev"
 
 // StateDir holds the state file, the history and the last good config.
 const StateDir = "/var/lib/speedia"
@@ -43,25 +40,6 @@ func daemonCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context()) },
 	}
-}
-
-// current is the configuration in force, shared with the adapters that
-// read it at the moment they act (presence, health gate).
-type current struct {
-	mu  sync.Mutex
-	cfg config.Config
-}
-
-func (c *current) get() config.Config {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cfg
-}
-
-func (c *current) set(cfg config.Config) {
-	c.mu.Lock()
-	c.cfg = cfg
-	c.mu.Unlock()
 }
 
 // loadConfig reads the files; when they are invalid it keeps the last good
@@ -91,6 +69,10 @@ func loadConfig(log *slog.Logger, keep *config.Config) (config.Config, string) {
 	return cfg, msg
 }
 
+// settingsFrom is the one place the whole configuration becomes the
+// settings in force. They reach the daemon through daemon.New and
+// SetSettings only; the adapters get theirs from the daemon (as arguments
+// or from its View). The keys that need a restart are config.RestartKeys.
 func settingsFrom(c config.Config, cfgErr string) daemon.Settings {
 	var s strategy.Strategy
 	switch c.Reboot.Strategy {
@@ -110,7 +92,13 @@ func settingsFrom(c config.Config, cfgErr string) daemon.Settings {
 		Postpone:      c.Reboot.Postpone,
 		MaxAttempts:   c.Health.MaxAttempts,
 		Keep:          c.Snapshots.Keep,
-		ConfigError:   cfgErr,
+		Presence:      daemon.PresenceSettings{Inhibitors: c.Reboot.RespectInhibitors, Users: c.Reboot.RespectUsers},
+		Health:        daemon.GateSettings{CriticalUnits: c.Health.CriticalUnits, Dir: c.Health.Dir, Timeout: c.Health.Timeout},
+		Containers: daemon.ContainerSettings{
+			Socket: c.Containers.Socket, Settle: c.Containers.Settle, Timeout: c.Containers.Timeout,
+			Parallel: c.Containers.Parallel, Keep: c.Containers.Keep, AutoUpgrade: c.Containers.AutoUpgrade,
+		},
+		ConfigError: cfgErr,
 	}
 }
 
@@ -118,7 +106,7 @@ func runDaemon(ctx context.Context) error {
 	log := system.NewLogger(slog.LevelInfo)
 	slog.SetDefault(log)
 	cfg, cfgErr := loadConfig(log, nil)
-	cur := &current{cfg: cfg}
+	started := cfg // what the restart-only keys were read from
 
 	eng, err := newEngine(ctx)
 	if err != nil {
@@ -133,8 +121,8 @@ func runDaemon(ctx context.Context) error {
 		Engine:   eng,
 		Store:    daemon.Store{Dir: StateDir},
 		Rebooter: logind,
-		Presence: presence{logind: logind, cur: cur},
-		Gate:     gate{cur: cur},
+		Presence: presence{logind: logind},
+		Gate:     gate{},
 		Lock:     strategy.LocalLock{Path: StateDir + "/reboot.lock"},
 		Markers:  daemon.Markers{Paths: daemon.DefaultMarkers},
 		Rand:     rand.Float64,
@@ -152,15 +140,22 @@ func runDaemon(ctx context.Context) error {
 	}
 	defer conn.Close()
 
+	inForce := cfg
 	reload := func(ctx context.Context) error {
-		old := cur.get()
-		cfg, cfgErr := loadConfig(log, &old)
-		cur.set(cfg)
-		if err := d.SetSettings(ctx, settingsFrom(cfg, cfgErr)); err != nil {
+		cfg, cfgErr := loadConfig(log, &inForce)
+		inForce = cfg
+		s := settingsFrom(cfg, cfgErr)
+		s.RestartNeeded = config.NeedRestart(started, cfg)
+		if err := d.SetSettings(ctx, s); err != nil {
 			return err
 		}
 		if cfgErr != "" {
 			return fmt.Errorf("%w: %s", daemon.ErrInvalid, cfgErr)
+		}
+		if len(s.RestartNeeded) > 0 {
+			log.Warn("configuration reloaded; some keys take effect only after 'systemctl restart speedia-updated'",
+				"keys", strings.Join(s.RestartNeeded, ", "))
+			return nil
 		}
 		log.Info("configuration reloaded")
 		return nil
@@ -169,13 +164,13 @@ func runDaemon(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := metrics.New(Version)
+	m := metrics.New(version.Version)
 	obs := observers{srv: srv, m: m}
 	if cfg.Containers.Enabled {
-		ct := newContainers(cfg.Containers, d.View, log)
+		ct := newContainers(d.View, log)
 		d.Workload = ct
 		srv.SetContainers(ct)
-		obs.after = func(v daemon.View) { ct.Observe(ctx, v, cur.get().Containers.AutoUpgrade) }
+		obs.after = func(v daemon.View) { ct.Observe(ctx, v) }
 	}
 	d.Observer = obs
 
@@ -224,18 +219,15 @@ func (o observers) Changed(v daemon.View, phaseChanged bool) {
 		o.after(v)
 	}
 	st := v.State
-	o.m.SetPhase(string(st.Phase))
-	var pending uint32
-	if st.Pending != nil {
-		pending = uint32(st.Pending.Snapshot)
+	checks, track := st.Checks(), st.Track()
+	o.m.SetPhase(string(st.Phase()))
+	o.m.SetPending(uint32(st.PendingSnapshot()))
+	if !checks.Last.IsZero() {
+		o.m.SetLastCheck(checks.Last, !strings.HasPrefix(checks.Result, "failed"))
 	}
-	o.m.SetPending(pending)
-	if !st.LastCheck.IsZero() {
-		o.m.SetLastCheck(st.LastCheck, !strings.HasPrefix(st.LastCheckResult, "failed"))
-	}
-	o.m.SetLastSuccess(st.LastSuccess)
-	o.m.SetNextReboot(st.RebootAt)
-	o.m.SetTotals(st.Reboots, st.Rollbacks)
+	o.m.SetLastSuccess(track.LastSuccess)
+	o.m.SetNextReboot(st.Plan().At)
+	o.m.SetTotals(track.Reboots, track.Rollbacks)
 	if phaseChanged {
 		_ = system.Status(statusLine(v))
 	}
@@ -244,34 +236,32 @@ func (o observers) Changed(v daemon.View, phaseChanged bool) {
 func (o observers) Progress(line string) { o.srv.Progress(line) }
 
 func statusLine(v daemon.View) string {
-	st := v.State
-	switch {
-	case st.Pending != nil && !st.RebootAt.IsZero():
-		return fmt.Sprintf("%s: snapshot %d, reboot %s", st.Phase, st.Pending.Snapshot, st.RebootAt.Format(time.RFC3339))
-	case st.Pending != nil:
-		return fmt.Sprintf("%s: snapshot %d (%s)", st.Phase, st.Pending.Snapshot, st.RebootReason)
+	st, plan := v.State, v.State.Plan()
+	switch n := st.PendingSnapshot(); {
+	case n != 0 && !plan.At.IsZero():
+		return fmt.Sprintf("%s: snapshot %d, reboot %s", st.Phase(), n, plan.At.Format(time.RFC3339))
+	case n != 0:
+		return fmt.Sprintf("%s: snapshot %d (%s)", st.Phase(), n, plan.Reason)
 	}
-	return fmt.Sprintf("%s on snapshot %d", st.Phase, v.Booted)
+	return fmt.Sprintf("%s on snapshot %d", st.Phase(), v.Booted)
 }
 
 // presence reports block inhibitors and logged-in users, as configured.
 type presence struct {
 	logind system.Logind
-	cur    *current
 }
 
-func (p presence) RebootBlockers(ctx context.Context) ([]string, error) {
-	cfg := p.cur.get().Reboot
+func (p presence) RebootBlockers(ctx context.Context, s daemon.PresenceSettings) ([]string, error) {
 	var out []string
 	var errs []error
-	if cfg.RespectInhibitors {
+	if s.Inhibitors {
 		bs, err := p.logind.Blockers(ctx)
 		errs = append(errs, err)
 		for _, b := range bs {
 			out = append(out, fmt.Sprintf("%s inhibits shutdown (%s)", b.Who, b.Why))
 		}
 	}
-	if cfg.RespectUsers {
+	if s.Users {
 		us, err := p.logind.Users(ctx)
 		errs = append(errs, err)
 		for _, u := range us {
@@ -285,11 +275,10 @@ func (p presence) RebootBlockers(ctx context.Context) ([]string, error) {
 	return out, errors.Join(errs...)
 }
 
-// gate runs the health gate with the configuration in force.
-type gate struct{ cur *current }
+// gate runs the health gate with the settings in force.
+type gate struct{}
 
-func (g gate) Verify(ctx context.Context) ([]string, error) {
-	h := g.cur.get().Health
+func (gate) Verify(ctx context.Context, h daemon.GateSettings) ([]string, error) {
 	gt := &health.Gate{Cfg: health.Config{CriticalUnits: h.CriticalUnits, Dir: h.Dir, Timeout: h.Timeout}}
 	res, err := gt.Run(ctx)
 	if err != nil {

@@ -55,6 +55,7 @@ func TestStatusReadsEveryProperty(t *testing.T) {
 	srv.SetProperty("BadUpdates", []struct{ ID, Summary string }{{"abc", "curl 8 (snapshot 3)"}})
 	srv.SetProperty("LastError", "boot entry")
 	srv.SetProperty("ConfigError", "bad window")
+	srv.SetProperty("RestartNeeded", []string{"metrics.listen"})
 
 	st, err := c.Status(context.Background())
 	if err != nil {
@@ -68,7 +69,7 @@ func TestStatusReadsEveryProperty(t *testing.T) {
 		LastSuccess: next.Add(-48 * time.Hour), NextCheck: next.Add(time.Hour),
 		Held: true, HoldReason: "release freeze", HoldUntil: next.Add(72 * time.Hour),
 		BadUpdates: []client.Bad{{ID: "abc", Summary: "curl 8 (snapshot 3)"}},
-		LastError:  "boot entry", ConfigError: "bad window",
+		LastError:  "boot entry", ConfigError: "bad window", RestartNeeded: []string{"metrics.listen"},
 	}
 	for _, p := range []*time.Time{&st.NextReboot, &st.LastCheck, &st.LastSuccess, &st.NextCheck, &st.HoldUntil} {
 		*p = p.UTC()

@@ -31,6 +31,7 @@ type Status struct {
 	BadUpdates       []Bad           `json:"bad_updates"`
 	LastError        string          `json:"last_error,omitempty"`
 	ConfigError      string          `json:"config_error,omitempty"`
+	RestartNeeded    []string        `json:"restart_needed,omitempty"` // keys that need a daemon restart
 }
 
 // Bad is a package set marked bad: it failed after boot and is never staged
@@ -78,6 +79,7 @@ func decodeStatus(props map[string]dbus.Variant) (Status, error) {
 		"HoldReason":       &st.HoldReason,
 		"LastError":        &st.LastError,
 		"ConfigError":      &st.ConfigError,
+		"RestartNeeded":    &st.RestartNeeded,
 	}
 	var changes []struct{ Name, Old, New, Kind string }
 	var bad []struct{ ID, Summary string }

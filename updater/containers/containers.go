@@ -90,23 +90,14 @@ func (r Reply) Err() error {
 	return errors.New(r.Error)
 }
 
-// Settings are the helper's flags.
-type Settings struct {
-	Socket   string
-	Dir      string
-	Settle   time.Duration
-	Timeout  time.Duration
-	Parallel int
-	Keep     time.Duration
-}
-
 // Exec runs the helper. It is the daemon's Workload and the D-Bus API's
-// container backend.
+// container backend. The helper's flags come from the settings in force
+// (the daemon's View) at each call, so a reload changes them.
 type Exec struct {
-	Helper   string // path of speedia-containers
-	Settings Settings
-	View     func() daemon.View // the daemon's state, to stay out of reboots
-	Log      *slog.Logger
+	Helper string             // path of speedia-containers
+	Dir    string             // the helper's state: upgrade records, data snapshots
+	View   func() daemon.View // the daemon's state and settings, to stay out of reboots
+	Log    *slog.Logger
 
 	mu        sync.Mutex
 	last      *Run
@@ -115,8 +106,8 @@ type Exec struct {
 }
 
 func (x *Exec) call(ctx context.Context, stdin []byte, args ...string) (Reply, error) {
-	s := x.Settings
-	flags := []string{"-socket", s.Socket, "-dir", s.Dir, "-settle", s.Settle.String(), "-timeout", s.Timeout.String(),
+	s := x.View().Settings.Containers
+	flags := []string{"-socket", s.Socket, "-dir", x.Dir, "-settle", s.Settle.String(), "-timeout", s.Timeout.String(),
 		"-parallel", fmt.Sprint(s.Parallel), "-keep", s.Keep.String()}
 	cmd := exec.CommandContext(ctx, x.Helper, append(flags, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
@@ -136,7 +127,7 @@ func (x *Exec) call(ctx context.Context, stdin []byte, args ...string) (Reply, e
 // noPodman: without the socket there is no Podman service, so no
 // containers to care for (a socket-activated service has its socket).
 func (x *Exec) noPodman() bool {
-	_, err := os.Stat(x.Settings.Socket)
+	_, err := os.Stat(x.View().Settings.Containers.Socket)
 	return errors.Is(err, fs.ErrNotExist)
 }
 
@@ -205,7 +196,7 @@ func (x *Exec) remember(run *Run) {
 // busy refuses container changes between an update reboot's stop and the
 // containers' return.
 func (x *Exec) busy() error {
-	switch p := x.View().State.Phase; p {
+	switch p := x.View().State.Phase(); p {
 	case state.Rebooting, state.Verifying, state.RollingBack:
 		return fmt.Errorf("%w: the host is %s; try again once it is idle", daemon.ErrBusy, p)
 	}
@@ -239,7 +230,7 @@ func (x *Exec) Rollback(ctx context.Context, name string) (any, error) {
 // Report is the containers' picture for the API.
 func (x *Exec) Report(ctx context.Context) (any, error) {
 	rep := client.Containers{Upgrades: []Upgrade{}}
-	if raw := x.View().State.Workload; raw != nil {
+	if raw := x.View().State.Workload().Inventory; raw != nil {
 		var inv struct {
 			Containers []struct {
 				Name string `json:"name"`
@@ -267,10 +258,12 @@ func (x *Exec) Report(ctx context.Context) (any, error) {
 
 // Observe runs maintenance (expiry, auto-upgrades) after each update check
 // the daemon finishes; never two at once, never during a reboot.
-func (x *Exec) Observe(ctx context.Context, v daemon.View, auto bool) {
+func (x *Exec) Observe(ctx context.Context, v daemon.View) {
+	auto := v.Settings.Containers.AutoUpgrade
+	last := v.State.Checks().Last
 	x.mu.Lock()
-	changed := !v.State.LastCheck.Equal(x.lastCheck) && !x.lastCheck.IsZero()
-	x.lastCheck = v.State.LastCheck
+	changed := !last.Equal(x.lastCheck) && !x.lastCheck.IsZero()
+	x.lastCheck = last
 	if !changed || x.busyAuto {
 		x.mu.Unlock()
 		return

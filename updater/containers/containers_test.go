@@ -2,6 +2,7 @@ package containers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,31 +53,47 @@ func helper(t *testing.T, reply string) (path, argsFile, stdinFile string) {
 	return path, argsFile, stdinFile
 }
 
-func newExec(t *testing.T, path string, phase state.Phase) *Exec {
+// newExec runs the helper at path with the daemon in phase; the returned
+// view is what the Exec reads at each call (a reload replaces it).
+func newExec(t *testing.T, path string, phase state.Phase) (*Exec, *daemon.View) {
 	sock := filepath.Join(t.TempDir(), "podman.sock")
 	if err := os.WriteFile(sock, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &Exec{
-		Helper:   path,
-		Settings: Settings{Socket: sock, Dir: "/d", Settle: time.Second, Timeout: time.Minute, Parallel: 3, Keep: time.Hour},
-		View:     func() daemon.View { return daemon.View{State: state.State{Phase: phase}} },
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	v := &daemon.View{Settings: daemon.Settings{Containers: daemon.ContainerSettings{
+		Socket: sock, Settle: time.Second, Timeout: time.Minute, Parallel: 3, Keep: time.Hour}}}
+	if err := json.Unmarshal([]byte(`{"phase":"`+string(phase)+`"}`), &v.State); err != nil {
+		t.Fatal(err)
 	}
+	return &Exec{
+		Helper: path,
+		Dir:    "/d",
+		View:   func() daemon.View { return *v },
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}, v
 }
 
 func TestExecPassesSettingsAndInventory(t *testing.T) {
 	path, argsFile, stdinFile := helper(t, `{"run":{"what":"start","results":[{"name":"db","ok":false,"critical":true,"error":"exited"}]},"critical":["container db: exited"]}`)
-	x := newExec(t, path, state.Verifying)
+	x, v := newExec(t, path, state.Verifying)
 	inv := []byte(`{"containers":[{"name":"db","critical":true}]}`)
 	critical, err := x.Start(context.Background(), inv)
 	if err != nil || len(critical) != 1 || critical[0] != "container db: exited" {
 		t.Fatalf("Start = %v, %v", critical, err)
 	}
 	args, _ := os.ReadFile(argsFile)
-	want := "-socket " + x.Settings.Socket + " -dir /d -settle 1s -timeout 1m0s -parallel 3 -keep 1h0m0s start\n"
+	want := "-socket " + v.Settings.Containers.Socket + " -dir /d -settle 1s -timeout 1m0s -parallel 3 -keep 1h0m0s start\n"
 	if string(args) != want {
 		t.Errorf("args %q, want %q", args, want)
+	}
+	// A reload: the next call runs with the new settings.
+	v.Settings.Containers.Settle, v.Settings.Containers.Parallel = 250*time.Millisecond, 8
+	if _, err := x.Start(context.Background(), inv); err != nil {
+		t.Fatal(err)
+	}
+	args, _ = os.ReadFile(argsFile)
+	if want := "-socket " + v.Settings.Containers.Socket + " -dir /d -settle 250ms -timeout 1m0s -parallel 8 -keep 1h0m0s start\n"; string(args) != want {
+		t.Errorf("after the reload: args %q, want %q", args, want)
 	}
 	if stdin, _ := os.ReadFile(stdinFile); string(stdin) != string(inv) {
 		t.Errorf("stdin %q", stdin)
@@ -87,14 +104,14 @@ func TestExecPassesSettingsAndInventory(t *testing.T) {
 }
 
 func TestExecEmptyInventoryRunsNothing(t *testing.T) {
-	x := newExec(t, "/nonexistent/helper", state.Rebooting)
+	x, v := newExec(t, "/nonexistent/helper", state.Rebooting)
 	if err := x.Stop(context.Background(), []byte(`{"containers":[]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if c, err := x.Start(context.Background(), []byte(`{"containers":[]}`)); err != nil || c != nil {
 		t.Fatal(c, err)
 	}
-	os.Remove(x.Settings.Socket)
+	os.Remove(v.Settings.Containers.Socket)
 	if inv, err := x.Inventory(context.Background()); err != nil || !empty(inv) {
 		t.Fatalf("no Podman socket: inventory %s, %v; want empty", inv, err)
 	}
@@ -102,7 +119,7 @@ func TestExecEmptyInventoryRunsNothing(t *testing.T) {
 
 func TestExecUpgradeRefusedDuringReboot(t *testing.T) {
 	path, argsFile, _ := helper(t, `{}`)
-	x := newExec(t, path, state.Rebooting)
+	x, _ := newExec(t, path, state.Rebooting)
 	if _, err := x.Upgrade(context.Background(), "db", "img"); !errors.Is(err, daemon.ErrBusy) {
 		t.Fatalf("err = %v, want busy", err)
 	}
@@ -113,7 +130,7 @@ func TestExecUpgradeRefusedDuringReboot(t *testing.T) {
 
 func TestExecBrokenHelperIsAnError(t *testing.T) {
 	path, _, _ := helper(t, `not json`)
-	x := newExec(t, path, state.Idle)
+	x, _ := newExec(t, path, state.Idle)
 	if _, err := x.Upgrade(context.Background(), "db", "img"); err == nil || !strings.Contains(err.Error(), path+" upgrade") {
 		t.Fatalf("err = %v; want one naming the helper and operation", err)
 	}

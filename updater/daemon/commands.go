@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -42,7 +43,7 @@ func (d *Daemon) call(ctx context.Context, do func(ctx context.Context) (any, er
 // instead of queueing them behind minutes of apt.
 func (d *Daemon) notBusy() error {
 	if v := d.View(); v.Busy() {
-		return fmt.Errorf("%w: %s is running", ErrBusy, v.State.Phase)
+		return fmt.Errorf("%w: %s is running", ErrBusy, v.State.Phase())
 	}
 	return nil
 }
@@ -54,11 +55,13 @@ func (d *Daemon) Check(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
-		if p := d.st.Phase; p != state.Idle && p != state.Pending {
+		if p := d.st.Phase(); p != state.Idle && p != state.Pending {
 			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
 		}
 		changes, _, err := d.check(ctx, false)
-		d.planNow(ctx)
+		if perr := d.planNow(ctx); perr != nil {
+			return len(changes), perr
+		}
 		return len(changes), err
 	})
 	n, _ := v.(int)
@@ -72,11 +75,13 @@ func (d *Daemon) Apply(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
-		if p := d.st.Phase; p != state.Idle && p != state.Pending {
+		if p := d.st.Phase(); p != state.Idle && p != state.Pending {
 			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
 		}
 		_, n, err := d.check(ctx, true)
-		d.planNow(ctx)
+		if perr := d.planNow(ctx); perr != nil {
+			return n, perr
+		}
 		return n, err
 	})
 	n, _ := v.(int)
@@ -85,10 +90,11 @@ func (d *Daemon) Apply(ctx context.Context) (int, error) {
 
 // planNow makes the reboot plan for a just-staged update before the
 // caller gets its answer, so the status it reads next is current.
-func (d *Daemon) planNow(ctx context.Context) {
-	if d.st.Phase == state.Pending {
-		d.planOrReboot(ctx, d.Clock.Now())
+func (d *Daemon) planNow(ctx context.Context) error {
+	if d.st.Phase() != state.Pending {
+		return nil
 	}
+	return d.planOrReboot(ctx, d.Clock.Now())
 }
 
 // Reboot schedules the reboot into the pending snapshot: when is "now",
@@ -99,31 +105,34 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		now := d.Clock.Now()
-		if d.st.Phase == state.Rebooting {
-			return time.Time{}, fmt.Errorf("%w: a reboot is already scheduled for %s; cancel it first", ErrBusy, d.st.RebootAt.Format(time.RFC3339))
+		if d.st.Phase() == state.Rebooting {
+			return time.Time{}, fmt.Errorf("%w: a reboot is already scheduled for %s; cancel it first", ErrBusy, d.st.Plan().At.Format(time.RFC3339))
 		}
-		if d.st.Phase != state.Pending || d.st.Pending == nil {
+		if d.st.Phase() != state.Pending || d.st.Pending() == nil {
 			return time.Time{}, fmt.Errorf("%w: no update is staged", ErrNothing)
 		}
-		p := d.st.Pending
+		var at time.Time // zero: next window
 		switch when {
 		case "now", "":
-			p.AdminAt, p.Cancelled = now, false
+			at = now
 		case "next-window":
-			p.AdminAt, p.Cancelled = time.Time{}, false
 		default:
 			t, err := time.Parse(time.RFC3339, when)
 			if err != nil {
 				return time.Time{}, fmt.Errorf("%w: %q is not \"now\", \"next-window\" or an RFC 3339 time", ErrInvalid, when)
 			}
-			p.AdminAt, p.Cancelled = t, false
+			at = t
 		}
-		d.st.PostponedSince = time.Time{}
-		d.planOrReboot(ctx, now)
-		if d.st.Phase == state.Pending && d.st.RebootAt.IsZero() {
-			return time.Time{}, fmt.Errorf("%w: %s", ErrNothing, d.st.RebootReason)
+		if err := d.st.AdminReboot(at); err != nil {
+			return time.Time{}, err
 		}
-		return d.st.RebootAt, nil
+		if err := d.planOrReboot(ctx, now); err != nil {
+			return time.Time{}, err
+		}
+		if plan := d.st.Plan(); d.st.Phase() == state.Pending && plan.At.IsZero() {
+			return time.Time{}, fmt.Errorf("%w: %s", ErrNothing, plan.Reason)
+		}
+		return d.st.Plan().At, nil
 	})
 	t, _ := v.(time.Time)
 	return t, err
@@ -133,19 +142,20 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 func (d *Daemon) CancelReboot(ctx context.Context) error {
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		switch {
-		case d.st.Phase == state.Rebooting:
+		case d.st.Phase() == state.Rebooting:
 			if _, err := d.Rebooter.CancelReboot(ctx); err != nil {
 				return nil, fmt.Errorf("cancel the reboot in logind: %w", err)
 			}
-		case d.st.Phase == state.Pending && !d.st.RebootAt.IsZero():
+		case d.st.Phase() == state.Pending && !d.st.Plan().At.IsZero():
 		default:
 			return nil, fmt.Errorf("%w: no reboot is planned", ErrNothing)
 		}
-		p := d.st.Pending
+		p := d.st.Pending()
+		inv := d.st.Workload().Inventory
 		if err := d.st.CancelReboot(); err != nil {
 			return nil, err
 		}
-		d.restoreWorkload(ctx, "the reboot was cancelled")
+		d.restoreWorkload(ctx, inv, "the reboot was cancelled")
 		d.releaseLock(ctx, p)
 		d.record(history.Record{Event: history.RebootCancelled, Snapshot: p.Snapshot, Update: p.ID})
 		return nil, nil
@@ -164,26 +174,42 @@ func (d *Daemon) Rollback(ctx context.Context, n int, when string) (int, error) 
 		return 0, fmt.Errorf("%w: rollback reboots \"now\" or not at all (\"\"), not %q", ErrInvalid, when)
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
-		if p := d.st.Phase; p != state.Idle && p != state.Pending {
+		if p := d.st.Phase(); p != state.Idle && p != state.Pending {
 			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
 		}
 		target := n
-		switch {
+		switch good := d.st.Track().LastGood; {
 		case target != 0:
-		case d.st.Pending != nil:
+		case d.st.PendingSnapshot() != 0:
 			target = d.booted // drop the pending update, keep what runs
-		case d.st.LastGood != 0 && d.st.LastGood != d.booted:
-			target = d.st.LastGood
+		case good != 0 && good != d.booted:
+			target = good
+		}
+		// Rebooting now stops the containers the way an update reboot
+		// does, before anything changes; they come back after the boot.
+		var stopped json.RawMessage
+		if when == "now" && d.Workload != nil {
+			inv, err := d.Workload.Inventory(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("taking the container inventory before the reboot: %w", err)
+			}
+			d.progress("stopping containers")
+			if err := d.Workload.Stop(ctx, inv); err != nil {
+				d.restoreWorkload(ctx, inv, "the rollback reboot was called off")
+				return 0, fmt.Errorf("stopping containers before the reboot (nothing changed): %w", err)
+			}
+			stopped = inv
 		}
 		s, err := d.Engine.Rollback(ctx, target)
 		if err != nil {
+			d.restoreWorkload(ctx, stopped, "the rollback failed")
 			if isNotFound(err) {
-				return 0, fmt.Errorf("%w: %v", ErrNotFound, err)
+				return 0, fmt.Errorf("%w: %w", ErrNotFound, err)
 			}
 			return 0, err
 		}
-		dropped := d.pendingNumber()
-		if err := d.st.AdminRollback(); err != nil {
+		dropped := d.st.PendingSnapshot()
+		if err := d.st.AdminRollback(stopped, d.BootID); err != nil {
 			return 0, err
 		}
 		detail := "by the admin"
@@ -193,6 +219,12 @@ func (d *Daemon) Rollback(ctx context.Context, n int, when string) (int, error) 
 		d.record(history.Record{Event: history.RolledBack, Snapshot: d.booted, To: s.Number, Detail: detail})
 		if when == "now" {
 			if err := d.Rebooter.ScheduleReboot(ctx, d.Clock.Now(), d.settings.WallMessage); err != nil {
+				d.restoreWorkload(ctx, stopped, "the reboot failed")
+				if stopped != nil {
+					if terr := d.st.WorkloadBack(); terr != nil {
+						return s.Number, terr
+					}
+				}
 				return s.Number, fmt.Errorf("snapshot %d boots next, but the reboot failed: %w", s.Number, err)
 			}
 		}
@@ -225,7 +257,7 @@ func (d *Daemon) Hold(ctx context.Context, reason string, until time.Time) error
 // Unhold lifts a hold.
 func (d *Daemon) Unhold(ctx context.Context) error {
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
-		if d.st.Hold == nil {
+		if d.st.Hold() == nil {
 			return nil, fmt.Errorf("%w: updates are not held", ErrNothing)
 		}
 		d.st.Unhold()
@@ -245,7 +277,7 @@ func (d *Daemon) ClearBad(ctx context.Context, id string) error {
 			}
 			return nil, fmt.Errorf("%w: no bad update %q", ErrNotFound, id)
 		}
-		d.st.NextCheck = d.Clock.Now() // look again at once
+		d.st.ScheduleCheck(d.Clock.Now()) // look again at once
 		d.record(history.Record{Event: history.BadCleared, Update: id})
 		return nil, nil
 	})
@@ -259,9 +291,10 @@ func (d *Daemon) SetSettings(ctx context.Context, s Settings) error {
 		old := d.settings
 		d.settings = s
 		if old.CheckInterval != s.CheckInterval || old.CheckJitter != s.CheckJitter {
-			d.scheduleNextCheck(d.st.LastCheck)
-			if d.st.LastCheck.IsZero() {
-				d.st.NextCheck = d.Clock.Now()
+			last := d.st.Checks().Last
+			d.scheduleNextCheck(last)
+			if last.IsZero() {
+				d.st.ScheduleCheck(d.Clock.Now())
 			}
 		}
 		return nil, nil

@@ -37,21 +37,39 @@ type Rebooter interface {
 }
 
 // Presence says who would be hurt by a reboot now: block inhibitors and
-// logged-in users, as admin-readable reasons (none: go ahead).
+// logged-in users (as the settings ask), as admin-readable reasons (none:
+// go ahead).
 type Presence interface {
-	RebootBlockers(ctx context.Context) ([]string, error)
+	RebootBlockers(ctx context.Context, s PresenceSettings) ([]string, error)
+}
+
+// PresenceSettings says which blockers count ([reboot] respect_*).
+type PresenceSettings struct {
+	Inhibitors bool
+	Users      bool
 }
 
 // Gate is the health gate after boot: failures names what failed.
 type Gate interface {
-	Verify(ctx context.Context) (failures []string, err error)
+	Verify(ctx context.Context, s GateSettings) (failures []string, err error)
 }
 
-// Hook runs before every update reboot (e.g. stopping containers in order).
-// An error postpones the reboot.
-type Hook interface {
-	Name() string
-	BeforeReboot(ctx context.Context) error
+// GateSettings is what the health gate checks ([health]).
+type GateSettings struct {
+	CriticalUnits []string
+	Dir           string
+	Timeout       time.Duration
+}
+
+// ContainerSettings is how the containers are handled ([containers]); the
+// container adapter reads them from the View at each operation.
+type ContainerSettings struct {
+	Socket      string
+	Settle      time.Duration
+	Timeout     time.Duration
+	Parallel    int
+	Keep        time.Duration
+	AutoUpgrade bool
 }
 
 // Observer hears about every published change (metrics, D-Bus signals).
@@ -60,7 +78,9 @@ type Observer interface {
 	Progress(line string)
 }
 
-// Settings are the parts of the configuration the daemon acts on.
+// Settings are the configuration in force, built from the whole config in
+// one place (cmd/speedia-updated) and delivered only through New and
+// SetSettings. The keys that need a restart are config.RestartKeys.
 type Settings struct {
 	CheckInterval time.Duration
 	CheckJitter   time.Duration
@@ -70,7 +90,13 @@ type Settings struct {
 	Postpone      time.Duration // max wait for blockers before rebooting anyway
 	MaxAttempts   int           // boots of a new snapshot before giving up
 	Keep          int           // snapshots to keep at cleanup
-	ConfigError   string        // why the settings in force are not the files on disk
+	Presence      PresenceSettings
+	Health        GateSettings
+	Containers    ContainerSettings
+	ConfigError   string // why the settings in force are not the files on disk
+	// RestartNeeded lists the keys (config.RestartKeys) whose value on
+	// disk differs from the one the daemon started with.
+	RestartNeeded []string
 }
 
 // Daemon is the update actor. Fill the fields, then Run.
@@ -82,7 +108,6 @@ type Daemon struct {
 	Presence Presence
 	Gate     Gate
 	Lock     strategy.Lock
-	Hooks    []Hook
 	Workload Workload // nil: no containers to stop and bring back
 	Markers  Markers
 	Clock    Clock
@@ -95,6 +120,9 @@ type Daemon struct {
 	st       *state.State
 	booted   int
 	cmds     chan command
+	// calm: after a refused transition, no tick before then (a refused
+	// transition changes nothing, so an immediate re-tick would repeat it).
+	calm time.Time
 
 	mu   sync.Mutex
 	view View
@@ -102,14 +130,18 @@ type Daemon struct {
 
 // View is the published, read-only picture of the daemon for the API.
 type View struct {
-	State       state.State
+	State       state.State // a copy
 	Booted      int
 	Strategy    string
 	ConfigError string
+	Settings    Settings // in force
 }
 
 // Busy reports whether a check or staging is running.
-func (v View) Busy() bool { return v.State.Phase == state.Checking || v.State.Phase == state.Staging }
+func (v View) Busy() bool {
+	p := v.State.Phase()
+	return p == state.Checking || p == state.Staging
+}
 
 // New prepares a daemon with its settings; Run starts it.
 func New(d *Daemon, s Settings) *Daemon {
@@ -142,7 +174,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	if err := d.refreshBooted(ctx); err != nil {
 		return err
 	}
-	d.resume(ctx)
+	if err := d.resume(ctx); err != nil {
+		d.refused(err)
+	}
 	d.blessBooted(ctx)
 	d.publish(true)
 	if ready != nil {
@@ -152,10 +186,14 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		before := d.st.Phase
-		d.tick(ctx)
-		d.publish(before != d.st.Phase)
-		if d.st.Phase != before {
+		before := d.st.Phase()
+		if d.Clock.Now().Before(d.calm) {
+			// nothing: a transition was refused a moment ago
+		} else if err := d.tick(ctx); err != nil {
+			d.refused(err)
+		}
+		d.publish(before != d.st.Phase())
+		if d.st.Phase() != before {
 			continue // a change re-ticks at once
 		}
 		wake := d.nextWake()
@@ -166,9 +204,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 			return nil
 		case cmd := <-d.cmds:
 			stop()
-			before := d.st.Phase
+			before := d.st.Phase()
 			v, err := cmd.do(ctx)
-			d.publish(before != d.st.Phase) // callers see the result in the view at once
+			d.publish(before != d.st.Phase()) // callers see the result in the view at once
 			cmd.reply <- result{v, err}
 		case <-c:
 			stop()
@@ -184,14 +222,12 @@ func (d *Daemon) refreshBooted(ctx context.Context) error {
 	if b, ok := snapshot.Booted(list); ok {
 		d.booted = b.Number
 	}
-	if d.st.LastGood == 0 {
-		// A host that never verified an update: what booted is good,
-		// unless it is the snapshot under test.
-		if g, ok := snapshot.LastGood(list); ok {
-			d.st.LastGood = g.Number
-		} else if d.st.Pending == nil || d.st.Pending.Snapshot != d.booted {
-			d.st.LastGood = d.booted
-		}
+	// A host that never verified an update: what booted is good, unless
+	// it is the snapshot under test.
+	if g, ok := snapshot.LastGood(list); ok {
+		d.st.KnowGood(g.Number)
+	} else if d.st.PendingSnapshot() != d.booted {
+		d.st.KnowGood(d.booted)
 	}
 	return nil
 }
@@ -202,10 +238,10 @@ func (d *Daemon) refreshBooted(ctx context.Context) error {
 // ordinary reboots would count it down to "bad". It is what
 // systemd-bless-boot does after a good boot; blessing twice changes nothing.
 func (d *Daemon) blessBooted(ctx context.Context) {
-	if d.booted == 0 || d.booted != d.st.LastGood {
+	if d.booted == 0 || d.booted != d.st.Track().LastGood {
 		return
 	}
-	switch d.st.Phase {
+	switch d.st.Phase() {
 	case state.Rebooting, state.Verifying, state.RollingBack:
 		return // the update's own path decides what to bless
 	}
@@ -216,53 +252,36 @@ func (d *Daemon) blessBooted(ctx context.Context) {
 
 // resume turns what happened while the daemon was not running (a reboot, a
 // kill mid-phase) into transitions.
-func (d *Daemon) resume(ctx context.Context) {
+func (d *Daemon) resume(ctx context.Context) error {
 	now := d.Clock.Now()
-	switch d.st.Phase {
-	case state.Checking:
-		d.must(d.st.CheckDone(now, "interrupted; checking again", nil))
-		d.st.NextCheck = now
+	trial := d.st.Trial()
+	pending := d.st.PendingSnapshot()
+	switch d.st.Phase() {
+	case state.Checking, state.Staging:
+		// Neither can resume (the engine deletes an unfinished snapshot
+		// at its next run); go back and check again at once.
+		return d.st.Interrupted(now)
 	case state.Rebooting:
-		if d.st.BootID == d.BootID {
-			return // killed while waiting for the reboot; the tick re-checks logind
+		if trial.BootID == d.BootID {
+			return nil // killed while waiting for the reboot; the tick re-checks logind
 		}
-		if d.st.Pending != nil && d.booted == d.st.Pending.Snapshot {
-			d.must(d.st.BootedPending(now, d.BootID))
-			return
+		if pending != 0 && d.booted == pending {
+			return d.st.BootedPending(now, d.BootID)
 		}
-		d.fail(ctx, fmt.Sprintf("snapshot %d did not boot; the host came up on snapshot %d", d.pendingNumber(), d.booted))
+		return d.fail(fmt.Sprintf("snapshot %d did not boot; the host came up on snapshot %d", pending, d.booted))
 	case state.Verifying:
-		if d.st.BootID == d.BootID {
-			return // killed mid-verify: the tick runs the gate again
+		if trial.BootID == d.BootID {
+			return nil // killed mid-verify: the tick runs the gate again
 		}
-		if d.st.Pending != nil && d.booted == d.st.Pending.Snapshot {
-			if d.st.Attempts >= d.maxAttempts() {
-				d.fail(ctx, fmt.Sprintf("snapshot %d rebooted %d times before it was verified", d.booted, d.st.Attempts))
-				return
+		if pending != 0 && d.booted == pending {
+			if trial.Attempts >= d.maxAttempts() {
+				return d.fail(fmt.Sprintf("snapshot %d rebooted %d times before it was verified", d.booted, trial.Attempts))
 			}
-			d.must(d.st.BootedPending(now, d.BootID))
-			return
+			return d.st.BootedPending(now, d.BootID)
 		}
-		d.fail(ctx, fmt.Sprintf("snapshot %d stopped booting; the host came up on snapshot %d", d.pendingNumber(), d.booted))
+		return d.fail(fmt.Sprintf("snapshot %d stopped booting; the host came up on snapshot %d", pending, d.booted))
 	}
-	if d.st.Phase == state.Staging {
-		// Staging cannot resume (the engine deletes the unfinished
-		// snapshot at its next run); go back and check again at once.
-		if d.st.Pending != nil {
-			d.st.Phase = state.Pending
-		} else {
-			d.st.Phase = state.Idle
-		}
-		d.st.LastCheckResult = "staging interrupted; checking again"
-		d.st.NextCheck = now
-	}
-}
-
-func (d *Daemon) pendingNumber() int {
-	if d.st.Pending == nil {
-		return 0
-	}
-	return d.st.Pending.Snapshot
+	return nil
 }
 
 func (d *Daemon) maxAttempts() int {
@@ -272,11 +291,14 @@ func (d *Daemon) maxAttempts() int {
 	return d.settings.MaxAttempts
 }
 
-// must logs a transition the code believed allowed; it never panics.
-func (d *Daemon) must(err error) {
-	if err != nil {
-		d.Log.Error("state transition refused", "err", err)
-	}
+// refused reports a transition the state machine refused: the tick ended
+// there, nothing more was done, and the admin sees why. The next tick
+// waits a little, since the same tick would be refused again.
+func (d *Daemon) refused(err error) {
+	msg := "internal error: the update state machine refused a step: " + err.Error()
+	d.Log.Error(msg, "phase", string(d.st.Phase()))
+	d.st.SetError(msg)
+	d.calm = d.Clock.Now().Add(strategy.PostponeStep)
 }
 
 // publish saves the state and updates the view; a save error is kept in
@@ -285,8 +307,9 @@ func (d *Daemon) publish(phaseChanged bool) {
 	if err := d.Store.Save(d.st); err != nil {
 		d.Log.Error("save state", "err", err)
 	}
-	d.Markers.Set(d.st.Pending != nil && (d.st.Phase == state.Pending || d.st.Phase == state.Rebooting))
-	v := View{State: *d.st, Booted: d.booted, ConfigError: d.settings.ConfigError}
+	p := d.st.Phase()
+	d.Markers.Set(d.st.PendingSnapshot() != 0 && (p == state.Pending || p == state.Rebooting))
+	v := View{State: d.st.Clone(), Booted: d.booted, ConfigError: d.settings.ConfigError, Settings: d.settings}
 	if d.settings.Strategy != nil {
 		v.Strategy = d.settings.Strategy.Name()
 	}
@@ -318,7 +341,7 @@ func (d *Daemon) event(id, msg string, args ...any) {
 // nextWake is the earliest instant something is due.
 func (d *Daemon) nextWake() time.Time {
 	now := d.Clock.Now()
-	wake := d.st.NextCheck
+	wake := d.st.Checks().Next
 	if wake.IsZero() {
 		wake = now.Add(d.settings.CheckInterval)
 	}
@@ -327,17 +350,21 @@ func (d *Daemon) nextWake() time.Time {
 			wake = t
 		}
 	}
-	if d.st.Phase == state.Pending {
-		consider(d.st.RebootAt)
+	at := d.st.Plan().At
+	if d.st.Phase() == state.Pending {
+		consider(at)
 	}
-	if d.st.Phase == state.Rebooting && !d.st.RebootAt.IsZero() {
+	if d.st.Phase() == state.Rebooting && !at.IsZero() {
 		consider(d.rebootOverdue())
-		if d.workloadDue(d.st.RebootAt) {
-			consider(d.st.RebootAt)
+		if d.workloadDue(at) {
+			consider(at)
 		}
 	}
-	if d.st.Hold != nil && !d.st.Hold.Until.IsZero() {
-		consider(d.st.Hold.Until)
+	if h := d.st.Hold(); h != nil && !h.Until.IsZero() {
+		consider(h.Until)
+	}
+	if wake.Before(d.calm) {
+		wake = d.calm
 	}
 	if wake.Before(now) {
 		wake = now
@@ -348,7 +375,7 @@ func (d *Daemon) nextWake() time.Time {
 // rebootOverdue is when a reboot handed to logind should have happened:
 // logind reboots; if it did not within a grace period, look again.
 func (d *Daemon) rebootOverdue() time.Time {
-	return d.st.RebootAt.Add(d.settings.RebootDelay + 5*time.Minute)
+	return d.st.Plan().At.Add(d.settings.RebootDelay + 5*time.Minute)
 }
 
 func (d *Daemon) scheduleNextCheck(now time.Time) {
@@ -356,20 +383,20 @@ func (d *Daemon) scheduleNextCheck(now time.Time) {
 	if d.Rand != nil && d.settings.CheckJitter > 0 {
 		jitter = time.Duration(d.Rand() * float64(d.settings.CheckJitter))
 	}
-	d.st.NextCheck = now.Add(d.settings.CheckInterval + jitter)
+	d.st.ScheduleCheck(now.Add(d.settings.CheckInterval + jitter))
 }
 
 // fail sends the pending update to rolling-back, towards the last good snapshot.
-func (d *Daemon) fail(ctx context.Context, reason string) {
-	to := d.st.LastGood
-	if to == 0 || (d.st.Pending != nil && to == d.st.Pending.Snapshot) {
+func (d *Daemon) fail(reason string) error {
+	to := d.st.Track().LastGood
+	if to == 0 || to == d.st.PendingSnapshot() {
 		to = d.booted
 	}
 	if err := d.st.Failed(d.Clock.Now(), to, reason); err != nil {
-		d.must(err)
-		return
+		return err
 	}
-	d.Log.Warn("update failed; rolling back", "snapshot", d.pendingNumber(), "to", to, "reason", reason)
+	d.Log.Warn("update failed; rolling back", "snapshot", d.st.PendingSnapshot(), "to", to, "reason", reason)
+	return nil
 }
 
 func (d *Daemon) random() float64 {

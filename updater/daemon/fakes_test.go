@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -171,18 +174,26 @@ type fakeGate struct {
 	mu       sync.Mutex
 	failures []string
 	runs     int
+	settings GateSettings // what the last run was given
 }
 
-func (g *fakeGate) Verify(context.Context) ([]string, error) {
+func (g *fakeGate) Verify(_ context.Context, s GateSettings) ([]string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.runs++
+	g.settings = s
 	return g.failures, nil
 }
 
-type fakePresence struct{ blockers []string }
+type fakePresence struct {
+	blockers []string
+	settings PresenceSettings // what the last call was given
+}
 
-func (p *fakePresence) RebootBlockers(context.Context) ([]string, error) { return p.blockers, nil }
+func (p *fakePresence) RebootBlockers(_ context.Context, s PresenceSettings) ([]string, error) {
+	p.settings = s
+	return p.blockers, nil
+}
 
 // fakeClock fires At channels when the test advances it.
 type fakeClock struct {
@@ -344,7 +355,7 @@ func (h *host) wait(what string, cond func(View) bool) View {
 			return v
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("waiting for %s; phase %s, state %+v", what, v.State.Phase, v.State)
+			h.t.Fatalf("waiting for %s; phase %s, state %+v", what, v.State.Phase(), v.State)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -451,4 +462,26 @@ func (l *fakeLogind) history() []time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]time.Time(nil), l.calls...)
+}
+
+// editState changes keys of the state file, as a daemon killed mid-phase
+// would have left it.
+func editState(t *testing.T, dir string, set map[string]any) {
+	t.Helper()
+	path := filepath.Join(dir, "state.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(m, set)
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -19,36 +19,47 @@ import (
 // retryAfter is how long a failed pre-reboot step waits before trying again.
 const retryAfter = 5 * time.Minute
 
-// postponeStep is how often a reboot held back by blockers looks again.
-const postponeStep = time.Minute
-
-// tick does what is due in the current phase, with at most one transition
-// of the state machine (a check may stage, which is its own phase).
-func (d *Daemon) tick(ctx context.Context) {
+// tick does what is due in the current phase: its I/O, then one transition
+// of the state machine (a check may stage, which is its own phase). A
+// transition the state machine refuses ends the tick with that error.
+func (d *Daemon) tick(ctx context.Context) error {
 	now := d.Clock.Now()
-	d.st.Held(now) // drops an expired hold
-	switch d.st.Phase {
+	d.st.ExpireHold(now)
+	switch d.st.Phase() {
 	case state.Idle:
-		if !now.Before(d.st.NextCheck) {
-			d.check(ctx, false)
+		if w := d.st.Workload(); w.Stopped && d.st.Trial().BootID != d.BootID {
+			// Stopped for the admin's rollback reboot, which happened.
+			d.restoreWorkload(ctx, w.Inventory, "after the admin's rollback")
+			return d.st.WorkloadBack()
+		}
+		if !now.Before(d.st.Checks().Next) {
+			return refused(d.check(ctx, false))
 		}
 	case state.Pending:
-		if !d.st.NextCheck.IsZero() && !now.Before(d.st.NextCheck) {
-			d.check(ctx, false)
-			return
+		if next := d.st.Checks().Next; !next.IsZero() && !now.Before(next) {
+			return refused(d.check(ctx, false))
 		}
-		d.planOrReboot(ctx, now)
+		return d.planOrReboot(ctx, now)
 	case state.Rebooting:
 		if d.workloadDue(now) {
-			d.stopWorkload(ctx, now)
-			return
+			return d.stopWorkload(ctx, now)
 		}
-		d.tickRebooting(ctx, now)
+		return d.tickRebooting(ctx, now)
 	case state.Verifying:
-		d.verify(ctx)
+		return d.verify(ctx)
 	case state.RollingBack:
-		d.rollBack(ctx, now)
+		return d.rollBack(ctx, now)
 	}
+	return nil
+}
+
+// refused keeps, of what a check returns, only a refused transition: the
+// check's own outcome (nothing new, failed, bad) is in the state already.
+func refused(_ []pkgver.Change, _ int, err error) error {
+	if errors.Is(err, state.ErrTransition) {
+		return err
+	}
+	return nil
 }
 
 // check looks for updates and stages them unless they are known, bad or
@@ -57,7 +68,7 @@ func (d *Daemon) tick(ctx context.Context) {
 func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, error) {
 	now := d.Clock.Now()
 	if err := d.st.StartCheck(now); err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrBusy, err)
+		return nil, 0, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	d.publish(true)
 	changes, err := d.Engine.Check(ctx)
@@ -67,30 +78,40 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 		changes, err = nil, nil
 	}
 	if err != nil {
-		d.must(d.st.CheckDone(now, "", err))
+		if terr := d.st.CheckDone(now, "", err); terr != nil {
+			return nil, 0, terr
+		}
 		d.Log.Warn("update check failed", "err", err)
 		return nil, 0, err
 	}
 	if len(changes) == 0 {
-		d.must(d.st.CheckDone(now, "no updates", nil))
+		if err := d.st.CheckDone(now, "no updates", nil); err != nil {
+			return nil, 0, err
+		}
 		return nil, 0, ErrNothing
 	}
 	id := state.UpdateID(changes)
 	summary := state.ChangeSummary(changes)
-	switch {
-	case d.st.Pending != nil && d.st.Pending.ID == id:
-		d.must(d.st.CheckDone(now, fmt.Sprintf("no newer updates; snapshot %d is pending", d.st.Pending.Snapshot), nil))
-		return changes, d.st.Pending.Snapshot, nil
+	switch p := d.st.Pending(); {
+	case p != nil && p.ID == id:
+		if err := d.st.CheckDone(now, fmt.Sprintf("no newer updates; snapshot %d is pending", p.Snapshot), nil); err != nil {
+			return nil, 0, err
+		}
+		return changes, p.Snapshot, nil
 	case d.st.IsBad(id):
 		result := fmt.Sprintf("update %s (%s) failed after boot before; not staged again until 'speedia-update clear-bad %s'", id, summary, id)
-		if d.st.LastCheckResult != result {
+		if d.st.Checks().Result != result {
 			d.record(history.Record{Event: history.Skipped, Update: id, Changes: changes, Detail: "marked bad"})
 		}
-		d.must(d.st.CheckDone(now, result, nil))
+		if err := d.st.CheckDone(now, result, nil); err != nil {
+			return nil, 0, err
+		}
 		return changes, 0, fmt.Errorf("%w: %s", ErrBad, result)
 	case d.st.Held(now) && !admin:
-		result := fmt.Sprintf("%d updates held back: %s", len(changes), d.st.Hold.Reason)
-		d.must(d.st.CheckDone(now, result, nil))
+		result := fmt.Sprintf("%d updates held back: %s", len(changes), d.st.Hold().Reason)
+		if err := d.st.CheckDone(now, result, nil); err != nil {
+			return nil, 0, err
+		}
 		return changes, 0, nil
 	}
 	d.record(history.Record{Event: history.Checked, Update: id, Changes: changes})
@@ -99,14 +120,18 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 }
 
 func (d *Daemon) stage(ctx context.Context, id string) (int, error) {
-	d.must(d.st.StartStaging(d.Clock.Now()))
+	if err := d.st.StartStaging(d.Clock.Now()); err != nil {
+		return 0, err
+	}
 	d.publish(true)
 	log := &lineWriter{emit: d.progress}
 	res, err := d.Engine.Stage(ctx, snapshot.StageOptions{Description: "speedia-updated: update " + id, Log: log})
 	log.Flush()
 	now := d.Clock.Now()
 	if err != nil {
-		d.must(d.st.StageFailed(now, err))
+		if terr := d.st.StageFailed(now, err); terr != nil {
+			return 0, terr
+		}
 		d.event(msgid.StageFailed, "staging the update failed; nothing changed", "update", id, "reason", err.Error())
 		d.record(history.Record{Event: history.StageFailed, Update: id, Detail: err.Error()})
 		return 0, err
@@ -119,8 +144,10 @@ func (d *Daemon) stage(ctx context.Context, id string) (int, error) {
 		StagedAt:      now,
 		Offset:        d.random(),
 	}
-	replaced := d.pendingNumber()
-	d.must(d.st.Staged(now, u))
+	replaced := d.st.PendingSnapshot()
+	if err := d.st.Staged(now, u); err != nil {
+		return 0, err
+	}
 	detail := ""
 	if replaced != 0 {
 		detail = fmt.Sprintf("replaces pending snapshot %d", replaced)
@@ -130,93 +157,76 @@ func (d *Daemon) stage(ctx context.Context, id string) (int, error) {
 	return u.Snapshot, nil
 }
 
-// planOrReboot decides when the pending update reboots and, when due, reboots.
-func (d *Daemon) planOrReboot(ctx context.Context, now time.Time) {
-	p := d.st.Pending
-	var at time.Time
-	var reason string
-	switch {
-	case !p.AdminAt.IsZero():
-		at, reason = p.AdminAt, "requested by the admin"
-	case p.Cancelled:
-		d.must(d.st.Plan(time.Time{}, "reboot cancelled by the admin; run 'speedia-update reboot' to schedule it"))
-		return
-	case d.st.Held(now):
-		d.must(d.st.Plan(time.Time{}, "held: "+d.st.Hold.Reason))
-		return
-	case d.settings.Strategy == nil:
-		d.must(d.st.Plan(time.Time{}, "no reboot strategy configured"))
-		return
-	default:
-		dec := d.settings.Strategy.Decide(strategy.Input{Now: now, LastReboot: d.st.LastReboot, Offset: p.Offset})
-		if dec.Never {
-			d.must(d.st.Plan(time.Time{}, dec.Reason))
-			return
-		}
-		at, reason = dec.At, dec.Reason
+// planInput is what the reboot decision depends on, from the state and
+// the settings in force.
+func (d *Daemon) planInput(now time.Time) strategy.PlanInput {
+	p, plan := d.st.Pending(), d.st.Plan()
+	in := strategy.PlanInput{
+		Now: now, Strategy: d.settings.Strategy, LastReboot: d.st.Track().LastReboot,
+		Offset: p.Offset, AdminAt: p.AdminAt, Cancelled: p.Cancelled,
+		Held: d.st.Held(now), Planned: plan.At, PlannedReason: plan.Reason,
+		RetryAt: plan.RetryAt, PostponedSince: plan.PostponedSince, Postpone: d.settings.Postpone,
 	}
-	if at.Before(d.st.RetryAt) {
-		at, reason = d.st.RetryAt, "retrying after a failed step before the reboot (see the last error)"
+	if in.Held {
+		in.HoldReason = d.st.Hold().Reason
 	}
-	if d.st.PostponedSince.IsZero() && (!at.Equal(d.st.RebootAt) || reason != d.st.RebootReason) {
-		d.must(d.st.Plan(at, reason))
-		d.event(msgid.RebootScheduled, "reboot into snapshot "+fmt.Sprint(p.Snapshot)+" planned for "+at.Format(time.RFC3339),
-			"snapshot", p.Snapshot, "at", at.Format(time.RFC3339), "reason", reason)
-		d.record(history.Record{Event: history.RebootScheduled, Snapshot: p.Snapshot, Update: p.ID, At: &at, Detail: reason})
-	}
-	if now.Before(d.st.RebootAt) {
-		return
-	}
-	admin := !p.AdminAt.IsZero()
-	if !admin && d.Presence != nil {
-		blockers, err := d.Presence.RebootBlockers(ctx)
+	return in
+}
+
+// planOrReboot decides when the pending update reboots (strategy.PlanReboot,
+// asking logind for blockers only once the reboot is due) and carries the
+// decision out with one transition.
+func (d *Daemon) planOrReboot(ctx context.Context, now time.Time) error {
+	in := d.planInput(now)
+	plan := strategy.PlanReboot(in)
+	if plan.Action == strategy.Reboot && !plan.Admin && d.Presence != nil {
+		blockers, err := d.Presence.RebootBlockers(ctx, d.settings.Presence)
 		if err != nil {
 			d.Log.Warn("cannot tell who is logged in or inhibiting; rebooting anyway", "err", err)
 		}
-		if len(blockers) > 0 {
-			if d.st.PostponedSince.IsZero() {
-				d.st.PostponedSince = now
-			}
-			if now.Sub(d.st.PostponedSince) < d.settings.Postpone {
-				wait := min(postponeStep, d.st.PostponedSince.Add(d.settings.Postpone).Sub(now))
-				d.must(d.st.Plan(now.Add(wait), "postponed: "+strings.Join(blockers, "; ")))
-				return
-			}
-			d.Log.Warn("rebooting despite blockers: the postpone limit is reached", "blockers", strings.Join(blockers, "; "))
-		}
+		in.Blockers = blockers
+		plan = strategy.PlanReboot(in)
 	}
-	d.reboot(ctx, now, admin)
+	p := d.st.Pending()
+	if plan.Announce {
+		at := plan.At
+		d.event(msgid.RebootScheduled, "reboot into snapshot "+fmt.Sprint(p.Snapshot)+" planned for "+at.Format(time.RFC3339),
+			"snapshot", p.Snapshot, "at", at.Format(time.RFC3339), "reason", plan.Reason)
+		d.record(history.Record{Event: history.RebootScheduled, Snapshot: p.Snapshot, Update: p.ID, At: &at, Detail: plan.Reason})
+	}
+	switch plan.Action {
+	case strategy.Postpone:
+		return d.st.Postponed(now, plan.At, plan.Reason)
+	case strategy.Reboot:
+		if len(plan.Overridden) > 0 {
+			d.Log.Warn("rebooting despite blockers: the postpone limit is reached", "blockers", strings.Join(plan.Overridden, "; "))
+		}
+		return d.reboot(ctx, now, plan)
+	}
+	return d.st.PlanReboot(plan.At, plan.Reason)
 }
 
-// reboot runs the pre-reboot steps and hands the reboot to logind.
-func (d *Daemon) reboot(ctx context.Context, now time.Time, admin bool) {
-	p := d.st.Pending
-	retry := func(step string, err error) {
-		d.st.LastError = fmt.Sprintf("before reboot, %s: %v", step, err)
+// reboot runs the pre-reboot steps and hands the reboot to logind. The
+// reboot lock is taken here, after the decision, because taking it is a
+// side effect; a step that fails plans the reboot again later.
+func (d *Daemon) reboot(ctx context.Context, now time.Time, plan strategy.RebootPlan) error {
+	p := d.st.Pending()
+	retry := func(step string, err error) error {
 		d.Log.Error("pre-reboot step failed; trying again later", "step", step, "err", err)
-		d.must(d.st.Plan(now.Add(retryAfter), fmt.Sprintf("retrying: %s failed", step)))
-		d.st.RetryAt = now.Add(retryAfter)
+		return d.st.RetryLater(now.Add(retryAfter), fmt.Sprintf("retrying: %s failed", step), fmt.Sprintf("before reboot, %s: %v", step, err))
 	}
 	if d.SyncEtc != nil {
 		if err := d.SyncEtc(ctx); err != nil {
-			retry("carrying /etc", err)
-			return
-		}
-	}
-	for _, h := range d.Hooks {
-		if err := h.BeforeReboot(ctx); err != nil {
-			retry(h.Name(), err)
-			return
+			return retry("carrying /etc", err)
 		}
 	}
 	if d.Lock != nil {
 		if err := d.Lock.Acquire(ctx, lockHolder(p)); err != nil {
-			retry("reboot lock", err)
-			return
+			return retry("reboot lock", err)
 		}
 	}
 	at := now.Add(d.settings.RebootDelay)
-	if admin {
+	if plan.Admin {
 		at = now
 	}
 	logindAt := at
@@ -226,63 +236,67 @@ func (d *Daemon) reboot(ctx context.Context, now time.Time, admin bool) {
 		logindAt = at.Add(stopBudget)
 	}
 	if err := d.Rebooter.ScheduleReboot(ctx, logindAt, d.settings.WallMessage); err != nil {
-		retry("scheduling the reboot", err)
-		return
+		return retry("scheduling the reboot", err)
 	}
-	d.must(d.st.RebootScheduled(at, d.BootID))
-	d.clearWorkload()
+	if err := d.st.RebootScheduled(at, plan.Reason, d.BootID); err != nil {
+		return err
+	}
 	d.event(msgid.Rebooting, "rebooting into snapshot "+fmt.Sprint(p.Snapshot), "snapshot", p.Snapshot, "at", at.Format(time.RFC3339))
 	d.record(history.Record{Event: history.Rebooting, Snapshot: p.Snapshot, Update: p.ID, At: &at})
+	return nil
 }
 
 func lockHolder(p *state.Update) string { return "update-" + p.ID }
 
 // tickRebooting runs when the reboot is overdue in the boot that scheduled
 // it: logind lost or dropped it, so schedule it again.
-func (d *Daemon) tickRebooting(ctx context.Context, now time.Time) {
+func (d *Daemon) tickRebooting(ctx context.Context, now time.Time) error {
 	if now.Before(d.rebootOverdue()) {
-		return
+		return nil
 	}
 	if _, ok, err := d.Rebooter.ScheduledReboot(ctx); err == nil && ok {
-		return
+		return nil
 	}
 	d.Log.Warn("the scheduled reboot did not happen; scheduling it again")
+	failure := ""
 	if err := d.Rebooter.ScheduleReboot(ctx, now, d.settings.WallMessage); err != nil {
-		d.st.LastError = "rescheduling the reboot: " + err.Error()
+		failure = "rescheduling the reboot: " + err.Error()
 	}
-	d.st.RebootAt = now
+	return d.st.Rescheduled(now, failure)
 }
 
 // verify runs the health gate on the freshly booted snapshot.
-func (d *Daemon) verify(ctx context.Context) {
-	p := d.st.Pending
-	failures, err := d.Gate.Verify(ctx)
+func (d *Daemon) verify(ctx context.Context) error {
+	p := d.st.Pending()
+	failures, err := d.Gate.Verify(ctx, d.settings.Health)
 	if ctx.Err() != nil {
-		return // stopping: verify again after restart
+		return nil // stopping: verify again after restart
 	}
 	if err != nil {
 		failures = append(failures, err.Error())
 	}
 	if len(failures) == 0 {
-		failures = d.startWorkload(ctx)
+		failures = d.startWorkload(ctx, d.st.Workload().Inventory)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 	}
 	if len(failures) > 0 {
 		reason := "health check failed: " + strings.Join(failures, "; ")
-		d.fail(ctx, reason)
-		d.record(history.Record{Event: history.HealthFailed, Snapshot: p.Snapshot, To: d.st.RollbackTo, Update: p.ID, Detail: reason})
-		return
+		if err := d.fail(reason); err != nil {
+			return err
+		}
+		d.record(history.Record{Event: history.HealthFailed, Snapshot: p.Snapshot, To: d.st.Trial().RollbackTo, Update: p.ID, Detail: reason})
+		return nil
 	}
 	if err := d.Engine.MarkGood(ctx, p.Snapshot); err != nil {
-		d.st.LastError = fmt.Sprintf("marking snapshot %d good: %v", p.Snapshot, err)
+		d.st.SetError(fmt.Sprintf("marking snapshot %d good: %v", p.Snapshot, err))
 		d.Log.Error("mark good", "snapshot", p.Snapshot, "err", err)
-		return // the next tick tries again
+		return nil // the next tick tries again
 	}
-	now := d.Clock.Now()
-	d.must(d.st.Verified(now))
-	d.clearWorkload()
+	if err := d.st.Verified(d.Clock.Now()); err != nil {
+		return err
+	}
 	d.releaseLock(ctx, p)
 	d.event(msgid.Verified, "snapshot "+fmt.Sprint(p.Snapshot)+" booted and is healthy", "snapshot", p.Snapshot, "update", p.ID)
 	d.record(history.Record{Event: history.Verified, Snapshot: p.Snapshot, Update: p.ID, Changes: p.Changes})
@@ -293,61 +307,66 @@ func (d *Daemon) verify(ctx context.Context) {
 			d.Log.Info("deleted old snapshots", "snapshots", fmt.Sprint(deleted))
 		}
 	}
+	return nil
 }
 
 // rollBack brings the host back to the rollback target, bounded.
-func (d *Daemon) rollBack(ctx context.Context, now time.Time) {
-	p := d.st.Pending
-	to := d.st.RollbackTo
+func (d *Daemon) rollBack(ctx context.Context, now time.Time) error {
+	p := d.st.Pending()
+	trial := d.st.Trial()
+	to := trial.RollbackTo
+	inv := d.st.Workload().Inventory
 	if d.booted == to {
 		if err := d.ensureDefault(ctx, to); err != nil {
-			d.st.LastError = err.Error()
-			return
+			d.st.SetError(err.Error())
+			return nil
 		}
 		// Making it the default again can give its boot entry a counter;
 		// unblessed, ordinary reboots would count the good snapshot down.
 		if err := d.Engine.MarkGood(ctx, to); err != nil {
 			d.Log.Warn("bless the rollback target", "snapshot", to, "err", err)
 		}
-		failed := d.pendingNumber()
-		d.must(d.st.RolledBack(now))
-		d.restoreWorkload(ctx, "after the rollback")
+		failed := d.st.PendingSnapshot()
+		if err := d.st.RolledBack(now); err != nil {
+			return err
+		}
+		d.restoreWorkload(ctx, inv, "after the rollback")
 		if p != nil {
 			d.releaseLock(ctx, p)
 		}
 		d.event(msgid.RolledBack, fmt.Sprintf("snapshot %d failed; the host runs snapshot %d again", failed, to),
-			"snapshot", failed, "to", to, "reason", d.st.Failure)
+			"snapshot", failed, "to", to, "reason", trial.Failure)
 		d.record(history.Record{Event: history.RolledBack, Snapshot: failed, To: to, Detail: "back on the last good snapshot"})
-		return
+		return nil
 	}
-	if d.st.BootID == d.BootID {
-		d.tickRebooting(ctx, now)
-		return
+	if trial.BootID == d.BootID {
+		return d.tickRebooting(ctx, now)
 	}
-	if d.st.Attempts >= d.maxAttempts() {
-		reason := fmt.Sprintf("snapshot %d did not come back after %d attempts; staying on snapshot %d", to, d.st.Attempts, d.booted)
-		d.must(d.st.GaveUp(now, reason))
-		d.restoreWorkload(ctx, "the host stays on snapshot "+fmt.Sprint(d.booted))
+	giveUp := func(reason string) error {
+		if err := d.st.GaveUp(now, reason); err != nil {
+			return err
+		}
+		d.restoreWorkload(ctx, inv, "the host stays on snapshot "+fmt.Sprint(d.booted))
 		d.event(msgid.GaveUp, reason, "snapshot", d.booted, "to", to)
 		d.record(history.Record{Event: history.GaveUp, Snapshot: d.booted, To: to, Detail: reason})
-		return
+		return nil
+	}
+	if trial.Attempts >= d.maxAttempts() {
+		return giveUp(fmt.Sprintf("snapshot %d did not come back after %d attempts; staying on snapshot %d", to, trial.Attempts, d.booted))
 	}
 	if _, err := d.Engine.Rollback(ctx, to); err != nil {
-		reason := fmt.Sprintf("cannot make snapshot %d the next boot: %v", to, err)
-		d.must(d.st.GaveUp(now, reason))
-		d.restoreWorkload(ctx, "the host stays on snapshot "+fmt.Sprint(d.booted))
-		d.event(msgid.GaveUp, reason, "snapshot", d.booted, "to", to)
-		d.record(history.Record{Event: history.GaveUp, Snapshot: d.booted, To: to, Detail: reason})
-		return
+		return giveUp(fmt.Sprintf("cannot make snapshot %d the next boot: %v", to, err))
 	}
-	d.stopWorkloadForRollback(ctx)
+	d.stopWorkloadForRollback(ctx, inv)
 	if err := d.Rebooter.ScheduleReboot(ctx, now, "Speedia host: the update failed its health checks; rolling back"); err != nil {
-		d.st.LastError = "scheduling the rollback reboot: " + err.Error()
-		return
+		d.st.SetError("scheduling the rollback reboot: " + err.Error())
+		return nil
 	}
-	d.must(d.st.RollbackRebooting(d.BootID))
-	d.st.RebootAt = now
+	if err := d.st.RollbackRebooting(now, d.BootID); err != nil {
+		return err
+	}
 	d.record(history.Record{Event: history.Rebooting, Snapshot: to, Detail: "rolling back"})
+	return nil
 }
 
 // ensureDefault makes n the next boot when it is not already.

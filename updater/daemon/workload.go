@@ -32,93 +32,93 @@ const stopBudget = 10 * time.Minute
 // workloadDue: the planned reboot moment has come and the containers
 // still run.
 func (d *Daemon) workloadDue(now time.Time) bool {
-	return d.Workload != nil && d.st.Phase == state.Rebooting && d.st.BootID == d.BootID &&
-		!d.st.WorkloadStopped && !now.Before(d.st.RebootAt)
+	return d.Workload != nil && d.st.Phase() == state.Rebooting && d.st.Trial().BootID == d.BootID &&
+		!d.st.Workload().Stopped && !now.Before(d.st.Plan().At)
 }
 
 // stopWorkload stops the containers at the reboot moment, then reboots at
 // once. If they do not stop, the reboot is called off, they run again and
 // the reboot is planned again later.
-func (d *Daemon) stopWorkload(ctx context.Context, now time.Time) {
-	if d.st.Workload == nil {
-		inv, err := d.Workload.Inventory(ctx)
-		if err != nil {
-			d.abortReboot(ctx, now, "taking the container inventory", err)
-			return
+func (d *Daemon) stopWorkload(ctx context.Context, now time.Time) error {
+	inv := d.st.Workload().Inventory
+	if inv == nil {
+		var err error
+		if inv, err = d.Workload.Inventory(ctx); err != nil {
+			return d.abortReboot(ctx, now, nil, "taking the container inventory", err)
 		}
 		// Saved before stopping: a daemon killed halfway still knows what
-		// ran (a second inventory would miss what it stopped).
-		d.st.Workload = inv
-		d.publish(false)
+		// ran (a second inventory would miss what it stopped). Taking it
+		// is a transition of its own; the next tick stops.
+		return d.st.WorkloadTaken(inv)
 	}
 	d.progress("stopping containers")
-	if err := d.Workload.Stop(ctx, d.st.Workload); err != nil {
-		d.restoreWorkload(ctx, "the reboot was called off")
-		d.abortReboot(ctx, now, "stopping containers", err)
-		return
+	if err := d.Workload.Stop(ctx, inv); err != nil {
+		return d.abortReboot(ctx, now, inv, "stopping containers", err)
 	}
-	d.st.WorkloadStopped = true
-	d.publish(false)
+	if err := d.st.WorkloadStopped(); err != nil {
+		return err
+	}
 	if err := d.Rebooter.ScheduleReboot(ctx, d.Clock.Now(), d.settings.WallMessage); err != nil {
 		// logind's first schedule (stopBudget later) still stands.
-		d.st.LastError = "rebooting right after stopping the containers: " + err.Error()
+		d.st.SetError("rebooting right after stopping the containers: " + err.Error())
 		d.Log.Warn("could not move the reboot forward; logind reboots at the scheduled time", "err", err)
 	}
+	return nil
 }
 
-// abortReboot cancels the logind reboot and plans it again later.
-func (d *Daemon) abortReboot(ctx context.Context, now time.Time, step string, err error) {
+// abortReboot cancels the logind reboot, brings back what inv lists, and
+// plans the reboot again later.
+func (d *Daemon) abortReboot(ctx context.Context, now time.Time, inv json.RawMessage, step string, err error) error {
 	if _, cerr := d.Rebooter.CancelReboot(ctx); cerr != nil {
 		d.Log.Error("cancelling the reboot in logind", "err", cerr)
 	}
-	d.st.LastError = fmt.Sprintf("before reboot, %s: %v", step, err)
+	failure := fmt.Sprintf("before reboot, %s: %v", step, err)
 	d.Log.Error("pre-reboot step failed; trying again later", "step", step, "err", err)
-	d.must(d.st.RebootAborted(now.Add(retryAfter), fmt.Sprintf("retrying: %s failed", step)))
-	if p := d.st.Pending; p != nil {
-		d.record(history.Record{Event: history.RebootCancelled, Snapshot: p.Snapshot, Update: p.ID, Detail: d.st.LastError})
+	p := d.st.Pending()
+	if terr := d.st.RebootAborted(now.Add(retryAfter), fmt.Sprintf("retrying: %s failed", step), failure); terr != nil {
+		return terr
 	}
+	d.restoreWorkload(ctx, inv, "the reboot was called off")
+	d.st.SetError(failure)
+	if p != nil {
+		d.record(history.Record{Event: history.RebootCancelled, Snapshot: p.Snapshot, Update: p.ID, Detail: failure})
+	}
+	return nil
 }
 
-// startWorkload brings back the containers stopped before the reboot and
-// returns the critical ones that did not come back.
-func (d *Daemon) startWorkload(ctx context.Context) []string {
-	if d.Workload == nil || d.st.Workload == nil {
+// startWorkload brings back the containers that inv lists and returns the
+// critical ones that did not come back.
+func (d *Daemon) startWorkload(ctx context.Context, inv json.RawMessage) []string {
+	if d.Workload == nil || inv == nil {
 		return nil
 	}
 	d.progress("starting containers")
-	critical, err := d.Workload.Start(ctx, d.st.Workload)
+	critical, err := d.Workload.Start(ctx, inv)
 	if err != nil {
-		d.st.LastError = "starting containers: " + err.Error()
+		d.st.SetError("starting containers: " + err.Error())
 		d.Log.Error("starting containers", "err", err)
 	}
 	return critical
 }
 
 // restoreWorkload brings the containers back when no update reboot will
-// follow (cancelled, rolled back, given up) and forgets the inventory.
-func (d *Daemon) restoreWorkload(ctx context.Context, why string) {
-	if d.st.Workload == nil {
-		return
-	}
-	if critical := d.startWorkload(ctx); len(critical) > 0 {
+// follow (cancelled, rolled back, given up); the transition that led here
+// already forgot the inventory, so the caller passes it.
+func (d *Daemon) restoreWorkload(ctx context.Context, inv json.RawMessage, why string) {
+	if critical := d.startWorkload(ctx, inv); len(critical) > 0 {
 		msg := "containers did not come back (" + why + "): " + strings.Join(critical, "; ")
-		d.st.LastError = msg
+		d.st.SetError(msg)
 		d.event(msgid.ContainersFailed, msg)
 	}
-	d.clearWorkload()
-}
-
-func (d *Daemon) clearWorkload() {
-	d.st.Workload, d.st.WorkloadStopped = nil, false
 }
 
 // stopWorkloadForRollback stops the containers started on the failed
 // snapshot before the rollback reboot; best effort.
-func (d *Daemon) stopWorkloadForRollback(ctx context.Context) {
-	if d.Workload == nil || d.st.Workload == nil {
+func (d *Daemon) stopWorkloadForRollback(ctx context.Context, inv json.RawMessage) {
+	if d.Workload == nil || inv == nil {
 		return
 	}
-	if err := d.Workload.Stop(ctx, d.st.Workload); err != nil {
+	if err := d.Workload.Stop(ctx, inv); err != nil {
 		d.Log.Warn("stopping containers before the rollback reboot", "err", err)
 	}
 }

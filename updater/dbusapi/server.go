@@ -95,7 +95,7 @@ func (s *Server) SetContainers(c Containers) { s.containers = c }
 // RequestName once the daemon is ready). reload re-reads the config.
 func Export(ctx context.Context, conn *dbus.Conn, b Backend, reload func(ctx context.Context) error) (*Server, error) {
 	v := b.View()
-	s := &Server{ctx: ctx, conn: conn, b: b, reload: reload, lastPhase: string(v.State.Phase)}
+	s := &Server{ctx: ctx, conn: conn, b: b, reload: reload, lastPhase: string(v.State.Phase())}
 	props, err := prop.Export(conn, Path, prop.Map{Interface: s.propMap(v)})
 	if err != nil {
 		return nil, fmt.Errorf("export properties: %w", err)
@@ -142,45 +142,47 @@ func (s *Server) values(v daemon.View) map[string]any {
 	changes := []change{}
 	var pending uint32
 	kernel := false
-	if st.Pending != nil {
-		pending = uint32(st.Pending.Snapshot)
-		kernel = st.Pending.KernelChanged
-		for _, c := range st.Pending.Changes {
+	if p := st.Pending(); p != nil {
+		pending = uint32(p.Snapshot)
+		kernel = p.KernelChanged
+		for _, c := range p.Changes {
 			changes = append(changes, change{c.Name, c.Old, c.New, c.Kind})
 		}
 	}
 	bads := []bad{}
-	for _, b := range st.Bad {
+	for _, b := range st.Bad() {
 		bads = append(bads, bad{b.ID, b.Summary()})
 	}
 	held, reason, until := false, "", time.Time{}
-	if st.Hold != nil {
-		held, reason, until = true, st.Hold.Reason, st.Hold.Until
+	if h := st.Hold(); h != nil {
+		held, reason, until = true, h.Reason, h.Until
 	}
-	next := st.RebootAt
-	if st.Phase != state.Pending && st.Phase != state.Rebooting {
+	plan, checks, track := st.Plan(), st.Checks(), st.Track()
+	next := plan.At
+	if st.Phase() != state.Pending && st.Phase() != state.Rebooting {
 		next = time.Time{}
 	}
 	return map[string]any{
-		"Phase":            string(st.Phase),
+		"Phase":            string(st.Phase()),
 		"Strategy":         v.Strategy,
 		"BootedSnapshot":   uint32(v.Booted),
 		"PendingSnapshot":  pending,
-		"LastGoodSnapshot": uint32(st.LastGood),
+		"LastGoodSnapshot": uint32(track.LastGood),
 		"PendingChanges":   changes,
 		"KernelChanged":    kernel,
 		"NextReboot":       usec(next),
-		"NextRebootReason": st.RebootReason,
-		"LastCheck":        usec(st.LastCheck),
-		"LastCheckResult":  st.LastCheckResult,
-		"LastSuccess":      usec(st.LastSuccess),
-		"NextCheck":        usec(st.NextCheck),
+		"NextRebootReason": plan.Reason,
+		"LastCheck":        usec(checks.Last),
+		"LastCheckResult":  checks.Result,
+		"LastSuccess":      usec(track.LastSuccess),
+		"NextCheck":        usec(checks.Next),
 		"Held":             held,
 		"HoldReason":       reason,
 		"HoldUntil":        usec(until),
 		"BadUpdates":       bads,
-		"LastError":        st.LastError,
+		"LastError":        track.LastError,
 		"ConfigError":      v.ConfigError,
+		"RestartNeeded":    append([]string{}, v.Settings.RestartNeeded...),
 	}
 }
 
@@ -209,18 +211,19 @@ func (s *Server) Changed(v daemon.View, phaseChanged bool) {
 		}
 		s.props.SetMust(Interface, name, val)
 	}
-	phase := string(v.State.Phase)
+	p := v.State.Phase()
+	phase := string(p)
 	s.mu.Lock()
 	moved := phase != s.lastPhase
 	s.lastPhase = phase
 	s.mu.Unlock()
 	if moved {
-		detail := v.State.LastCheckResult
-		if v.State.Phase == state.Pending || v.State.Phase == state.Rebooting {
-			detail = v.State.RebootReason
+		detail := v.State.Checks().Result
+		if p == state.Pending || p == state.Rebooting {
+			detail = v.State.Plan().Reason
 		}
-		if v.State.LastError != "" && (v.State.Phase == state.RollingBack || v.State.Phase == state.Idle) {
-			detail = v.State.LastError
+		if e := v.State.Track().LastError; e != "" && (p == state.RollingBack || p == state.Idle) {
+			detail = e
 		}
 		_ = s.conn.Emit(Path, Interface+".PhaseChanged", phase, detail)
 	}

@@ -2,6 +2,7 @@ package dbusapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"github.com/speedia/host/updater/client/clienttest"
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/history"
-	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/state"
 )
@@ -72,17 +72,18 @@ func setup(t *testing.T) (*backend, *client.Client) {
 		return c
 	}
 	reboot := time.Date(2026, 11, 29, 3, 17, 0, 0, time.UTC)
+	// The state as the daemon saves it: staged, planned, held, one bad update.
+	var st state.State
+	if err := json.Unmarshal([]byte(`{"phase":"pending","pending":{"id":"abc","snapshot":2,"kernel_changed":true,`+
+		`"changes":[{"name":"app","old":"1.0-1","new":"2.0-1","kind":"upgrade"}]},`+
+		`"reboot_at":"`+reboot.Format(time.RFC3339)+`","reboot_reason":"maintenance window","hold":{"reason":"launch"},`+
+		`"bad":[{"id":"bad1","snapshot":3,"reason":"health","date":"`+reboot.Format(time.RFC3339)+`"}],"last_good":1}`), &st); err != nil {
+		t.Fatal(err)
+	}
 	b := &backend{view: daemon.View{
-		State: state.State{
-			Phase: state.Pending,
-			Pending: &state.Update{ID: "abc", Snapshot: 2, KernelChanged: true,
-				Changes: []pkgver.Change{{Name: "app", Old: "1.0-1", New: "2.0-1", Kind: "upgrade"}}},
-			RebootAt: reboot, RebootReason: "maintenance window",
-			Hold:     &state.Hold{Reason: "launch"},
-			Bad:      []state.Bad{{ID: "bad1", Snapshot: 3, Reason: "health", Date: reboot}},
-			LastGood: 1,
-		},
+		State:  st,
 		Booted: 1, Strategy: "periodic", ConfigError: "update.toml:3: check.interval: too short",
+		Settings: daemon.Settings{RestartNeeded: []string{"metrics.listen"}},
 	}}
 	srv, err := Export(context.Background(), dial(), b, func(context.Context) error { return b.record("Reload") })
 	if err != nil {
@@ -104,11 +105,12 @@ func TestPropertiesReachTheClient(t *testing.T) {
 	}
 	v := b.View()
 	if st.Phase != "pending" || st.Booted != 1 || st.Pending != 2 || st.LastGood != 1 || !st.KernelChanged ||
-		!st.NextReboot.Equal(v.State.RebootAt) || st.NextRebootReason != "maintenance window" || !st.Held ||
-		st.HoldReason != "launch" || st.ConfigError == "" || st.Strategy != "periodic" {
+		!st.NextReboot.Equal(v.State.Plan().At) || st.NextRebootReason != "maintenance window" || !st.Held ||
+		st.HoldReason != "launch" || st.ConfigError == "" || st.Strategy != "periodic" ||
+		len(st.RestartNeeded) != 1 || st.RestartNeeded[0] != "metrics.listen" {
 		t.Fatalf("status %+v", st)
 	}
-	if len(st.PendingChanges) != 1 || st.PendingChanges[0] != v.State.Pending.Changes[0] {
+	if len(st.PendingChanges) != 1 || st.PendingChanges[0] != v.State.Pending().Changes[0] {
 		t.Fatalf("changes %+v", st.PendingChanges)
 	}
 	if len(st.BadUpdates) != 1 || st.BadUpdates[0].ID != "bad1" || !strings.Contains(st.BadUpdates[0].Summary, "health") {
@@ -121,7 +123,9 @@ func TestPropertiesReachTheClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.srv.Changed(v, false) // no phase change: no signal
-	v.State.Phase, v.State.Pending, v.State.LastError = state.Idle, nil, "update rolled back: health"
+	if err := json.Unmarshal([]byte(`{"phase":"idle","last_good":1,"last_error":"update rolled back: health"}`), &v.State); err != nil {
+		t.Fatal(err)
+	}
 	b.mu.Lock()
 	b.view = v
 	b.mu.Unlock()

@@ -363,6 +363,7 @@ func zeroOf(sig string) (dbus.Variant, error) {
 		"t":       uint64(0),
 		"a(ssss)": []struct{ A, B, C, D string }{},
 		"a(ss)":   []struct{ A, B string }{},
+		"as":      []string{},
 	}
 	v, ok := zero[sig]
 	if !ok {
