@@ -25,14 +25,29 @@ install: build
 	@[ "$$(realpath -m '$(DESTDIR)')" != / ] || [ "$(FORCE)" = 1 ] || { echo "install: DESTDIR is /; set FORCE=1 to install onto this machine"; exit 1; }
 	$(GO) run $(GOFLAGS) ./units/cmd/install-units -root $(DESTDIR) $(addprefix $(BIN)/,$(CMDS))
 
+# The shell scripts shellcheck checks: every tracked file that starts with a
+# #!/bin/sh or bash line, less KIWI's config.sh templates (Go templates) and
+# their rendered copies under kiwi/, and testdata (others' scripts kept
+# verbatim, such as Debian's initramfs-tools postinst).
+SHELL_SCRIPTS = $$(git ls-files -z | grep -zv -e '^kiwi/' -e '/testdata/' | \
+  xargs -0 awk 'FNR == 1 { if ($$0 ~ /^\#!(\/usr)?\/bin\/(env )?(ba|da)?sh( |$$)/) print FILENAME; nextfile }')
+
+# gofmt, go vet and staticcheck (pinned in tests/staticcheck) for each tag
+# set, shellcheck for the shell scripts. Installs the linters it lacks.
 lint:
+	@GO="$(GO)" tests/install-deps --lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(GOFLAGS) ./...
 	$(GO) vet $(GOFLAGS) -tags "$(TAGS) integration" ./...
 	$(GO) vet $(GOFLAGS) -tags "$(TAGS) e2e" ./...
+	GO="$(GO)" tests/staticcheck $(GOFLAGS) ./...
+	GO="$(GO)" tests/staticcheck $(GOFLAGS) -tags "$(TAGS) integration" ./...
+	GO="$(GO)" tests/staticcheck $(GOFLAGS) -tags "$(TAGS) e2e" ./...
+	shellcheck $(SHELL_SCRIPTS)
 
-# All tiers the machine supports; each skipped tier says why.
-test: lint unit integration e2e
+# All tiers the machine supports; each skipped tier says why. Installs what
+# they need first (tests/install-deps returns at once when all is there).
+test: deps lint unit integration e2e
 
 # Each fuzz target runs briefly on every test run, counted in inputs: a
 # time limit makes Go's fuzzer fail now and then with "context deadline
@@ -63,18 +78,19 @@ e2e: build
 	if [ "$(E2E)" != cycle ]; then $(GO) test $(GOFLAGS) -tags "$(TAGS) e2e" -count=1 -p 1 -timeout 60m $(E2E_PKGS) || exit 1; fi; \
 	if [ "$(E2E)" != image ]; then $(GO) test $(GOFLAGS) -tags "$(TAGS) e2e" -count=1 -v -run TestE2E -timeout 110m ./tests/vmhost/ || exit 1; fi
 
-# Installs what the integration tier and the demo need (Debian; root).
+# Installs what the linters, the test tiers and the demo need (Debian; root).
+# `make test` and `make demo` do it themselves; this is for doing it apart.
 deps:
-	tests/install-deps
+	@GO="$(GO)" tests/install-deps
 
 # VM=1: the whole cycle on a VM booted from the host image (about 30 minutes).
-demo:
+demo: deps
 ifeq ($(VM),1)
-	@tests/can-e2e || { echo "The VM demo needs: $$(tests/can-e2e --why). Run 'make deps' as root."; exit 1; }
+	@tests/can-e2e || { echo "The VM demo needs: $$(tests/can-e2e --why)"; exit 1; }
 	@$(MAKE) --no-print-directory build
 	$(GO) run $(GOFLAGS) ./tests/demo -vm
 else
-	@tests/can-integrate || { echo "The demo needs: $$(tests/can-integrate --why). Run 'make deps' as root."; exit 1; }
+	@tests/can-integrate || { echo "The demo needs: $$(tests/can-integrate --why)"; exit 1; }
 	$(GO) run $(GOFLAGS) ./tests/demo
 endif
 

@@ -5,6 +5,10 @@
 #
 # Sourced with SPEEDIA_INSTALL_LIB=1 it only defines its functions, for the
 # tests, which point PROC, SYS, DEV and MNT at directories of their own.
+#
+# It runs under BusyBox's ash, which like dash has 'local': shellcheck
+# checks it as dash.
+# shellcheck shell=dash
 
 PROC=${PROC:-/proc}
 SYS=${SYS:-/sys}
@@ -54,6 +58,8 @@ rescue() {
 # arg NAME: the value of NAME= on the kernel command line.
 arg() {
 	local a
+	# The command line is one line of words: split on blanks on purpose.
+	# shellcheck disable=SC2013
 	for a in $(cat "$PROC/cmdline"); do
 		case $a in "$1="*)
 			echo "${a#*=}"
@@ -112,7 +118,7 @@ sectors() {
 # unsuitable NAME MEDIUM NEED_MIB FORCE EXPLICIT: why disk NAME cannot take
 # the image; nothing if it can.
 unsuitable() {
-	local n=$1 medium=$2 need=$3 force=$4 explicit=$5 have
+	local n="$1" medium="$2" need="$3" force="$4" explicit="$5" have
 	if [ "$DEV/$n" = "$medium" ]; then
 		echo "it is the install medium"
 		return
@@ -178,7 +184,7 @@ choose_disk() {
 # ddcheck COUNT DD_ARGS...: dd that also fails on a short copy, which dd
 # itself does not count as an error.
 ddcheck() {
-	local c=$1 out
+	local c="$1" out
 	shift
 	out=$(dd "$@" 2>&1) || {
 		say "dd $*: $out"
@@ -193,11 +199,11 @@ ddcheck() {
 # The first MiB (partition table) goes last: an install cut short leaves a
 # disk whose first MiB is zero, which the next run takes as empty again.
 write_image() {
-	local disk=$1 dir=$2 first="" part skip seek count sum
+	local disk="$1" dir="$2" first="" first_skip="" part skip seek count sum
 	while read -r part skip seek count sum; do
 		[ "$part" = speedia-image ] && continue
 		if [ "$seek" = 0 ]; then
-			first="$part $skip"
+			first=$part first_skip=$skip
 			skip=$((skip + 1)) seek=1 count=$((count - 1))
 			[ "$count" = 0 ] && continue
 		fi
@@ -206,10 +212,9 @@ write_image() {
 			return 1
 	done <"$dir/image.map"
 	if [ -n "$first" ]; then
-		set -- $first
 		sync
 		say "writing 1 MiB at MiB 0"
-		ddcheck 1 if="$dir/$1" of="$disk" bs=1M skip="$2" seek=0 count=1 conv=notrunc iflag=fullblock || return 1
+		ddcheck 1 if="$dir/$first" of="$disk" bs=1M skip="$first_skip" seek=0 count=1 conv=notrunc iflag=fullblock || return 1
 	fi
 	sync
 }
@@ -226,7 +231,7 @@ wipe_end() {
 # verify_image DISK DIR: reads every written range back from the disk (not
 # from the page cache) and checks it against the map's sha256.
 verify_image() {
-	local disk=$1 dir=$2 part skip seek count sum got
+	local disk="$1" dir="$2" part skip seek count sum got
 	echo 3 >"$PROC/sys/vm/drop_caches"
 	while read -r part skip seek count sum; do
 		[ "$part" = speedia-image ] && continue
@@ -278,6 +283,8 @@ main() {
 	mount -t proc proc /proc
 	mount -t sysfs sysfs /sys
 	mount -t devtmpfs devtmpfs /dev
+	# The active consoles are one line of names: split on blanks on purpose.
+	# shellcheck disable=SC2013
 	for c in $(cat /sys/class/tty/console/active 2>/dev/null); do
 		[ -c "/dev/$c" ] && CONSOLES="$CONSOLES /dev/$c"
 	done

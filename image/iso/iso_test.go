@@ -113,14 +113,13 @@ func readISO(t *testing.T, iso, p string) []byte {
 func TestISOHoldsTheImage(t *testing.T) {
 	o, raw := testISO(t)
 	m := readISO(t, o.Out, "/SPEEDIA/IMAGE.MAP")
-	disk := make([]byte, 0)
 	s := bufio.NewScanner(bytes.NewReader(m))
 	s.Scan()
 	head := strings.Fields(s.Text())
 	if want := []string{"speedia-image", "1", "40", "6", fmt.Sprintf("%x", sha256.Sum256(raw))}; strings.Join(head, " ") != strings.Join(want, " ") {
 		t.Fatalf("header %q, want %q", head, want)
 	}
-	disk = make([]byte, 40*MiB)
+	disk := make([]byte, 40*MiB)
 	parts := map[string][]byte{}
 	for s.Scan() {
 		f := strings.Fields(s.Text())

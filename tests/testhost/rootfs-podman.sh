@@ -12,6 +12,8 @@ mkdir -p "$cache"
 pkgs=systemd,systemd-sysv,dbus,libpam-systemd,btrfs-progs,snapper,apt,ca-certificates
 pkgs=$pkgs,podman,runc,conmon,containernetworking-plugins,catatonit,busybox-static
 # The build machine's own apt sources name the Debian mirror it can reach.
+# The hooks' "$1" is mmdebstrap's (the root being built), not this script's.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --format=tar --variant=minbase --include="$pkgs" \
   --customize-hook='rm -f "$1"/etc/hostname "$1"/etc/machine-id; : > "$1"/etc/machine-id' \
   bookworm "$out.tmp" - < /etc/apt/sources.list.d/debian.sources >&2 \

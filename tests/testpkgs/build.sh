@@ -77,7 +77,7 @@ done
 
 repo() {
   name=$1; shift
-  rm -rf "$out/$name"; mkdir -p "$out/$name"
+  rm -rf "${out:?}/${name:?repo: no name}"; mkdir -p "$out/$name"
   for p in "$@"; do ln "$out/debs/$p" "$out/$name/$p"; done
   (cd "$out/$name" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null > Packages)
 }

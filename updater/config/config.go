@@ -133,12 +133,13 @@ func Default() Config {
 // problems (errors.Join of *Error with Key set; Load fills in File and Line).
 func (c Config) Validate() error {
 	var v validator
+	over := v.limits(c)
 	v.atLeast("check.interval", c.Check.Interval, MinCheckInterval)
 	v.notNegative("check.jitter", c.Check.Jitter)
 
 	r := c.Reboot
-	if !slices.Contains(strategies, r.Strategy) {
-		v.add("reboot.strategy", "%q is not a strategy (use %s)", r.Strategy, quotedList(strategies))
+	if !over["reboot.strategy"] && !slices.Contains(strategies, r.Strategy) {
+		v.add("reboot.strategy", "%s is not a strategy (use %s)", quote(r.Strategy), quotedList(strategies))
 	}
 	if r.Schedule.Location == nil {
 		v.add("reboot.timezone", "no time zone")
@@ -152,7 +153,7 @@ func (c Config) Validate() error {
 	if r.Strategy == StrategyPeriodic && len(r.Schedule.Windows) == 0 {
 		v.add("reboot.window", "strategy %q needs at least one [[reboot.window]] (or set reboot.strategy = %q)", StrategyPeriodic, StrategyManual)
 	}
-	for i, w := range r.Schedule.Windows {
+	for i, w := range r.Schedule.Windows[:min(len(r.Schedule.Windows), MaxList)] {
 		key := fmt.Sprintf("reboot.window[%d]", i)
 		if w.Days == [7]bool{} {
 			v.add(key+".days", "no days")
@@ -175,24 +176,24 @@ func (c Config) Validate() error {
 
 	h := c.Health
 	v.atLeast("health.timeout", h.Timeout, time.Second)
-	v.absPath("health.dir", h.Dir)
-	for i, u := range h.CriticalUnits {
-		if !validUnitName(u) {
-			v.add(fmt.Sprintf("health.critical_units[%d]", i), "%q is not a systemd unit name (e.g. \"dbus.service\")", u)
+	v.absPath("health.dir", h.Dir, over)
+	for i, u := range h.CriticalUnits[:min(len(h.CriticalUnits), MaxList)] {
+		if key := indexKey("health.critical_units", i); !over[key] && !validUnitName(u) {
+			v.add(key, "%s is not a systemd unit name (e.g. \"dbus.service\")", quote(u))
 		}
 	}
 	if h.MaxAttempts < 1 {
 		v.add("health.max_attempts", "must be at least 1, not %d", h.MaxAttempts)
 	}
 
-	v.absPath("metrics.socket", c.Metrics.Socket)
-	if l := c.Metrics.Listen; l != "" {
+	v.absPath("metrics.socket", c.Metrics.Socket, over)
+	if l := c.Metrics.Listen; l != "" && !over["metrics.listen"] {
 		if _, port, err := net.SplitHostPort(l); err != nil || !validPort(port) {
-			v.add("metrics.listen", "%q is not a TCP address (use host:port, e.g. \"127.0.0.1:9846\", or \"\" for none)", l)
+			v.add("metrics.listen", "%s is not a TCP address (use host:port, e.g. \"127.0.0.1:9846\", or \"\" for none)", quote(l))
 		}
 	}
 	ct := c.Containers
-	v.absPath("containers.socket", ct.Socket)
+	v.absPath("containers.socket", ct.Socket, over)
 	v.notNegative("containers.settle", ct.Settle)
 	v.atLeast("containers.timeout", ct.Timeout, time.Second)
 	v.atLeast("containers.keep", ct.Keep, 0)
@@ -223,9 +224,9 @@ func (v *validator) atLeast(key string, d, low time.Duration) {
 	}
 }
 
-func (v *validator) absPath(key, p string) {
-	if !filepath.IsAbs(p) {
-		v.add(key, "%q is not an absolute path", p)
+func (v *validator) absPath(key, p string, over map[string]bool) {
+	if !over[key] && !filepath.IsAbs(p) {
+		v.add(key, "%s is not an absolute path", quote(p))
 	}
 }
 

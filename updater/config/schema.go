@@ -103,6 +103,9 @@ func (d *decoder) str(key string, v any, dst *string) bool {
 		d.errorf(key, "must be a string, found %s", typeName(v))
 		return false
 	}
+	if !d.fits(key, s) {
+		return false
+	}
 	*dst = s
 	return true
 }
@@ -137,13 +140,16 @@ func (d *decoder) duration(key string, v any, dst *time.Duration) bool {
 		d.errorf(key, "must be a duration string such as \"24h\" or \"90m\", found %s", typeName(v))
 		return false
 	}
+	if !d.fitsShort(key, s) {
+		return false
+	}
 	dur, err := time.ParseDuration(s)
 	if err != nil {
 		hint := `use a number and a unit: "90m", "24h", "1h30m"`
 		if strings.HasSuffix(s, "d") {
 			hint = `there is no "d" unit: write days as hours, e.g. "168h"`
 		}
-		d.wrapf(err, key, "%q is not a duration (%s)", s, hint)
+		d.wrapf(err, key, "%s is not a duration (%s)", quote(s), hint)
 		return false
 	}
 	*dst = dur
@@ -161,7 +167,7 @@ func (d *decoder) location(key string, v any, dst **time.Location) bool {
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		d.wrapf(err, key, "%q is not a known time zone (use an IANA name such as \"Europe/Berlin\", or \"\" for the host's local time)", name)
+		d.wrapf(err, key, "%s is not a known time zone (use an IANA name such as \"Europe/Berlin\", or \"\" for the host's local time)", quote(name))
 		return false
 	}
 	*dst = loc
@@ -187,6 +193,9 @@ func (d *decoder) strs(key string, v any, dst *[]string) bool {
 	items, ok := list(v)
 	if !ok {
 		d.errorf(key, "must be an array of strings, found %s", typeName(v))
+		return false
+	}
+	if !d.fewEnough(key, len(items)) {
 		return false
 	}
 	var out []string
@@ -232,6 +241,9 @@ func (d *decoder) windows(key string, v any, dst *[]window.Window) bool {
 		d.errorf(key, "must be an array of tables ([[%s]]), found %s", key, typeName(v))
 		return false
 	}
+	if !d.fewEnough(key, len(items)) {
+		return false
+	}
 	var out []window.Window
 	good := true
 	for i, item := range items {
@@ -273,7 +285,7 @@ func (d *decoder) window(key string, v any) (window.Window, bool) {
 	if v, ok := t["days"]; ok && d.str(key+".days", v, &days) {
 		var err error
 		if w.Days, err = window.ParseDays(days); err != nil {
-			d.wrapf(err, key+".days", "%q is not a set of days (use e.g. \"Sun\", \"Mon..Fri\", \"Sat,Sun\" or \"daily\")", days)
+			d.wrapf(err, key+".days", "%s is not a set of days (use e.g. \"Sun\", \"Mon..Fri\", \"Sat,Sun\" or \"daily\")", quote(days))
 			good = false
 		}
 	} else {
@@ -282,7 +294,7 @@ func (d *decoder) window(key string, v any) (window.Window, bool) {
 	if v, ok := t["start"]; ok && d.str(key+".start", v, &start) {
 		var err error
 		if w.Start, err = window.ParseClock(start); err != nil {
-			d.wrapf(err, key+".start", "%q is not a time of day (use HH:MM, 00:00-23:59)", start)
+			d.wrapf(err, key+".start", "%s is not a time of day (use HH:MM, 00:00-23:59)", quote(start))
 			good = false
 		}
 	} else {
