@@ -33,7 +33,7 @@ var Version = "dev"
 // StateDir holds the state file, the history and the last good config.
 const StateDir = "/var/lib/speedia"
 
-func daemonCmd() *cobra.Command {
+func daemonCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the update daemon (started by speedia-updated.service)",
@@ -41,7 +41,7 @@ func daemonCmd() *cobra.Command {
 			"maintenance window, verify health after boot and roll back on failure. It serves\n" +
 			"org.speedia.Update1 on the system bus; speedia-update is its client.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), o.esp) },
 	}
 }
 
@@ -114,13 +114,13 @@ func settingsFrom(c config.Config, cfgErr string) daemon.Settings {
 	}
 }
 
-func runDaemon(ctx context.Context) error {
+func runDaemon(ctx context.Context, esp string) error {
 	log := system.NewLogger(slog.LevelInfo)
 	slog.SetDefault(log)
 	cfg, cfgErr := loadConfig(log, nil)
 	cur := &current{cfg: cfg}
 
-	eng, err := newEngine(ctx)
+	eng, err := newEngine(ctx, esp)
 	if err != nil {
 		return err
 	}

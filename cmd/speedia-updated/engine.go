@@ -25,14 +25,17 @@ import (
 
 var errUsage = errors.New("usage")
 
-// espFlag is the ESP mount point given on the command line ("" = detect).
-var espFlag string
+// options are the global flags, shared by the commands.
+type options struct {
+	asJSON bool
+	esp    string // the ESP mount point ("" = detect)
+}
 
 // newEngine is the one place that picks the engine's parts. With an ESP
-// (systemd-boot), each snapshot also gets a boot entry with boot counting.
-func newEngine(ctx context.Context) (snapshot.Engine, error) {
+// (systemd-boot), each snapshot also gets a boot entry with boot counting;
+// esp "" means detect it.
+func newEngine(ctx context.Context, esp string) (snapshot.Engine, error) {
 	c := native.Config{Inhibitor: system.Logind{}}
-	esp := espFlag
 	if esp == "" {
 		for _, p := range []string{"/efi", "/boot/efi"} {
 			if fi, err := os.Stat(filepath.Join(p, "loader")); err == nil && fi.IsDir() {
@@ -56,9 +59,9 @@ func newEngine(ctx context.Context) (snapshot.Engine, error) {
 }
 
 // withEngine wraps a command body that needs the engine.
-func withEngine(body func(*cobra.Command, snapshot.Engine, []string) error) func(*cobra.Command, []string) error {
+func (o *options) withEngine(body func(*cobra.Command, snapshot.Engine, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		eng, err := newEngine(cmd.Context())
+		eng, err := newEngine(cmd.Context(), o.esp)
 		if err != nil {
 			return err
 		}
@@ -81,7 +84,7 @@ func rootUUID(ctx context.Context) (string, error) {
 }
 
 func newRoot() *cobra.Command {
-	var asJSON bool
+	o := &options{}
 	root := &cobra.Command{
 		Use:           "speedia-updated",
 		Version:       version.Version,
@@ -89,12 +92,12 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
-	root.PersistentFlags().StringVar(&espFlag, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
+	root.PersistentFlags().BoolVar(&o.asJSON, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringVar(&o.esp, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 
 	out := func(cmd *cobra.Command, v any, human func(io.Writer)) error {
-		if asJSON {
+		if o.asJSON {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(v)
@@ -103,12 +106,12 @@ func newRoot() *cobra.Command {
 		return nil
 	}
 
-	root.AddCommand(daemonCmd())
+	root.AddCommand(daemonCmd(o))
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Refresh package sources and list what an update would change",
 		Args:  cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			changes, err := eng.Check(cmd.Context())
 			if err != nil {
 				return err
@@ -130,9 +133,9 @@ func newRoot() *cobra.Command {
 		Long: "Apply all available updates in a new read-only snapshot of the running root and make\n" +
 			"it the next boot. The running system is not changed. Exit code 3: no updates available.",
 		Args: cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			opt := snapshot.StageOptions{Description: desc}
-			if !asJSON {
+			if !o.asJSON {
 				opt.Log = cmd.ErrOrStderr()
 			}
 			res, err := eng.Stage(cmd.Context(), opt)
@@ -155,7 +158,7 @@ func newRoot() *cobra.Command {
 		Use:   "rollback [N]",
 		Short: "Make snapshot N (default: the one before the booted one) the next boot",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
 			n, err := snapshotArg(args)
 			if err != nil {
 				return err
@@ -174,7 +177,7 @@ func newRoot() *cobra.Command {
 		Use:   "mark-good N",
 		Short: "Record that snapshot N booted and is healthy",
 		Args:  cobra.ExactArgs(1),
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
 			n, err := snapshotArg(args)
 			if err != nil {
 				return err
@@ -188,7 +191,7 @@ func newRoot() *cobra.Command {
 		Use:   "cleanup",
 		Short: "Delete old snapshots; never the booted, the next boot or the last known good",
 		Args:  cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			deleted, err := eng.Cleanup(cmd.Context(), keep)
 			if err != nil {
 				return err
@@ -203,14 +206,14 @@ func newRoot() *cobra.Command {
 		Use:   "sync-etc",
 		Short: "Carry /etc edits made since staging into the pending snapshot (run before rebooting)",
 		Args:  cobra.NoArgs,
-		RunE:  withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error { return syncEtc(cmd, eng, out) }),
+		RunE:  o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error { return syncEtc(cmd, eng, out) }),
 	})
 
 	root.AddCommand(&cobra.Command{
 		Use:   "snapshots",
 		Short: "List root snapshots",
 		Args:  cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			list, err := eng.List(cmd.Context())
 			if err != nil {
 				return err
