@@ -84,7 +84,7 @@ func newRoot(e *env) *cobra.Command {
 
 	root.AddCommand(a.statusCmd(), a.checkCmd(), a.applyCmd(), a.rebootCmd(), a.cancelCmd(), a.rollbackCmd(),
 		a.holdCmd(), a.unholdCmd(), a.clearBadCmd(), a.historyCmd(), a.snapshotsCmd(), a.reloadCmd(),
-		a.containerCmd())
+		a.containerCmd(), a.configCmd())
 	return root
 }
 

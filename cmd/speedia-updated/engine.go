@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/boot"
+	"github.com/speedia/host/updater/config"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/run"
 	"github.com/speedia/host/updater/snapshot"
@@ -85,13 +86,35 @@ func rootUUID(ctx context.Context) (string, error) {
 
 func newRoot() *cobra.Command {
 	o := &options{}
+	var checkConfig bool
 	root := &cobra.Command{
 		Use:           "speedia-updated",
 		Version:       version.Version,
 		Short:         "Speedia host's OS update engine and daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if checkConfig {
+				return cobra.MaximumNArgs(1)(cmd, args)
+			}
+			if len(args) > 0 { // as cobra says it for a root without arguments
+				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !checkConfig {
+				return cmd.Help()
+			}
+			target := ""
+			if len(args) == 1 {
+				target = args[0]
+			}
+			return verifyConfig(cmd, target, o.asJSON)
+		},
 	}
+	root.Flags().BoolVar(&checkConfig, "check-config", false,
+		"validate the configuration as the daemon loads it and exit: its own files, or [FILE|DIR] (see speedia-update config check --help)")
 	root.PersistentFlags().BoolVar(&o.asJSON, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&o.esp, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
@@ -222,6 +245,19 @@ func newRoot() *cobra.Command {
 		}),
 	})
 	return root
+}
+
+// verifyConfig is --check-config: "OK:" and the files read, or every
+// problem and exit 1 (the same check as speedia-update config check).
+func verifyConfig(cmd *cobra.Command, target string, asJSON bool) error {
+	r := config.Verify(target)
+	if err := r.Write(cmd.OutOrStdout(), cmd.ErrOrStderr(), asJSON); err != nil {
+		return err
+	}
+	if !r.OK() {
+		return config.ErrInvalid
+	}
+	return nil
 }
 
 func syncEtc(cmd *cobra.Command, e snapshot.Engine, out func(*cobra.Command, any, func(io.Writer)) error) error {
