@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
 // applyCmd is "speedia-update apply [--quiet]".
@@ -38,9 +39,9 @@ JSON: {"snapshot": N}, the new pending snapshot.`,
 			}
 			n, err := c.Apply(cmd.Context(), onLine)
 			if p != nil {
-				p.Stop(err != nil && !errors.Is(err, client.ErrNothingToDo))
+				p.Stop(err != nil && !errors.Is(err, errkind.NothingToDo))
 			}
-			if errors.Is(err, client.ErrNothingToDo) {
+			if errors.Is(err, errkind.NothingToDo) {
 				return a.nothing()
 			}
 			if err != nil {

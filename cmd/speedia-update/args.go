@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/speedia/host/updater/errkind"
 )
 
-// usageError is a bad command line (errors.Is(err, errUsage) holds),
+// usageError is a bad command line (errors.Is(err, errkind.Usage) holds),
 // saying what is wrong without the "usage" marker.
 type usageError struct {
 	msg string
@@ -14,7 +16,7 @@ type usageError struct {
 
 func (u usageError) Error() string        { return u.msg }
 func (u usageError) Unwrap() error        { return u.err }
-func (u usageError) Is(target error) bool { return target == errUsage }
+func (u usageError) Is(target error) bool { return target == errkind.Usage }
 
 // badArg is the usage error for a flag or argument name given value, e.g.
 // `--at "soon": not a time ...`; the value is quoted and cut to stay short.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
 // TestCLIChecksBeforeConnecting: a bad flag or argument is a usage error
@@ -84,8 +85,8 @@ func TestCLIChecksBeforeConnecting(t *testing.T) {
 
 func TestBadArg(t *testing.T) {
 	err := badArg("--at", "soon", usagef("not a time"))
-	if !errors.Is(err, errUsage) || err.Error() != `--at "soon": not a time` {
-		t.Errorf("%v (usage %v)", err, errors.Is(err, errUsage))
+	if !errors.Is(err, errkind.Usage) || err.Error() != `--at "soon": not a time` {
+		t.Errorf("%v (usage %v)", err, errors.Is(err, errkind.Usage))
 	}
 	if got := quote(strings.Repeat("é", 100)); len([]rune(got)) != 63 {
 		t.Errorf("quote kept %d runes: %s", len([]rune(got)), got)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
 // checkCmd is "speedia-update check".
@@ -23,7 +24,7 @@ JSON: {"changes": N}, the number of packages the update changes.`,
 		Args:    cobra.NoArgs,
 		RunE: a.withClient(nil, func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			n, err := c.Check(cmd.Context())
-			if errors.Is(err, client.ErrNothingToDo) || (err == nil && n == 0) {
+			if errors.Is(err, errkind.NothingToDo) || (err == nil && n == 0) {
 				if a.asJSON {
 					_ = writeJSON(a.stdout, map[string]uint32{"changes": 0})
 				}

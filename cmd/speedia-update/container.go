@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
 // containerCmd is "speedia-update container ...": hard upgrades of
@@ -48,7 +49,7 @@ JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept, data, n
 				return err
 			}
 			if !cmd.Flags().Changed("image") {
-				return fmt.Errorf("%w: --image is required", errUsage)
+				return fmt.Errorf("%w: --image is required", errkind.Usage)
 			}
 			if strings.TrimSpace(image) == "" {
 				return badArg("--image", image, usagef("empty"))
@@ -121,7 +122,7 @@ func checkName(name string) error {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errkind.Usage, err)
 		}
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/version"
 )
 
@@ -80,7 +81,7 @@ func newRoot(e *env) *cobra.Command {
 	}
 	root.PersistentFlags().BoolVar(&a.asJSON, "json", false, "print machine-readable JSON on stdout (commands that only act print nothing)")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 0, "give up waiting for the daemon after this long, e.g. 30s or 10m (default: wait as long as it takes)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errkind.Usage, err) })
 
 	root.AddCommand(a.statusCmd(), a.checkCmd(), a.applyCmd(), a.rebootCmd(), a.cancelCmd(), a.rollbackCmd(),
 		a.holdCmd(), a.unholdCmd(), a.clearBadCmd(), a.historyCmd(), a.snapshotsCmd(), a.reloadCmd(),
@@ -171,7 +172,7 @@ func inZone(st client.Status, loc *time.Location) client.Status {
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errkind.Usage, err)
 		}
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/speedia/host/updater/config"
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/dbusapi"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/health"
 	"github.com/speedia/host/updater/metrics"
 	"github.com/speedia/host/updater/msgid"
@@ -160,7 +161,7 @@ func runDaemon(ctx context.Context, esp string) error {
 			return err
 		}
 		if cfgErr != "" {
-			return fmt.Errorf("%w: %s", daemon.ErrInvalid, cfgErr)
+			return fmt.Errorf("%w: %s", errkind.Invalid, cfgErr)
 		}
 		log.Info("configuration reloaded")
 		return nil

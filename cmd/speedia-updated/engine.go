@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/version"
 	"io"
 	"os"
@@ -23,8 +23,6 @@ import (
 	"github.com/speedia/host/updater/snapshot/native"
 	"github.com/speedia/host/updater/system"
 )
-
-var errUsage = errors.New("usage")
 
 // options are the global flags, shared by the commands.
 type options struct {
@@ -117,7 +115,7 @@ func newRoot() *cobra.Command {
 		"validate the configuration as the daemon loads it and exit: its own files, or [FILE|DIR] (see speedia-update config check --help)")
 	root.PersistentFlags().BoolVar(&o.asJSON, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&o.esp, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errkind.Usage, err) })
 
 	out := func(cmd *cobra.Command, v any, human func(io.Writer)) error {
 		if o.asJSON {
@@ -281,7 +279,7 @@ func snapshotArg(args []string) (int, error) {
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%w: snapshot number must be a positive integer, got %q", errUsage, args[0])
+		return 0, fmt.Errorf("%w: snapshot number must be a positive integer, got %q", errkind.Usage, args[0])
 	}
 	return n, nil
 }

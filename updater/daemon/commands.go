@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/state"
@@ -42,7 +43,7 @@ func (d *Daemon) call(ctx context.Context, do func(ctx context.Context) (any, er
 // instead of queueing them behind minutes of apt.
 func (d *Daemon) notBusy() error {
 	if v := d.View(); v.Busy() {
-		return fmt.Errorf("%w: %s is running", ErrBusy, v.State.Phase)
+		return fmt.Errorf("%w: %s is running", errkind.Busy, v.State.Phase)
 	}
 	return nil
 }
@@ -55,7 +56,7 @@ func (d *Daemon) Check(ctx context.Context) (int, error) {
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if p := d.st.Phase; p != state.Idle && p != state.Pending {
-			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
+			return 0, fmt.Errorf("%w: the host is %s", errkind.Busy, p)
 		}
 		changes, _, err := d.check(ctx, false)
 		d.planNow(ctx)
@@ -73,7 +74,7 @@ func (d *Daemon) Apply(ctx context.Context) (int, error) {
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if p := d.st.Phase; p != state.Idle && p != state.Pending {
-			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
+			return 0, fmt.Errorf("%w: the host is %s", errkind.Busy, p)
 		}
 		_, n, err := d.check(ctx, true)
 		d.planNow(ctx)
@@ -100,10 +101,10 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		now := d.Clock.Now()
 		if d.st.Phase == state.Rebooting {
-			return time.Time{}, fmt.Errorf("%w: a reboot is already scheduled for %s; cancel it first", ErrBusy, d.st.RebootAt.Format(time.RFC3339))
+			return time.Time{}, fmt.Errorf("%w: a reboot is already scheduled for %s; cancel it first", errkind.Busy, d.st.RebootAt.Format(time.RFC3339))
 		}
 		if d.st.Phase != state.Pending || d.st.Pending == nil {
-			return time.Time{}, fmt.Errorf("%w: no update is staged", ErrNothing)
+			return time.Time{}, fmt.Errorf("%w: no update is staged", errkind.NothingToDo)
 		}
 		p := d.st.Pending
 		switch when {
@@ -114,14 +115,14 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 		default:
 			t, err := time.Parse(time.RFC3339, when)
 			if err != nil {
-				return time.Time{}, fmt.Errorf("%w: %q is not \"now\", \"next-window\" or an RFC 3339 time", ErrInvalid, when)
+				return time.Time{}, fmt.Errorf("%w: %q is not \"now\", \"next-window\" or an RFC 3339 time", errkind.Invalid, when)
 			}
 			p.AdminAt, p.Cancelled = t, false
 		}
 		d.st.PostponedSince = time.Time{}
 		d.planOrReboot(ctx, now)
 		if d.st.Phase == state.Pending && d.st.RebootAt.IsZero() {
-			return time.Time{}, fmt.Errorf("%w: %s", ErrNothing, d.st.RebootReason)
+			return time.Time{}, fmt.Errorf("%w: %s", errkind.NothingToDo, d.st.RebootReason)
 		}
 		return d.st.RebootAt, nil
 	})
@@ -139,7 +140,7 @@ func (d *Daemon) CancelReboot(ctx context.Context) error {
 			}
 		case d.st.Phase == state.Pending && !d.st.RebootAt.IsZero():
 		default:
-			return nil, fmt.Errorf("%w: no reboot is planned", ErrNothing)
+			return nil, fmt.Errorf("%w: no reboot is planned", errkind.NothingToDo)
 		}
 		p := d.st.Pending
 		if err := d.st.CancelReboot(); err != nil {
@@ -161,11 +162,11 @@ func (d *Daemon) Rollback(ctx context.Context, n int, when string) (int, error) 
 		return 0, err
 	}
 	if when != "" && when != "now" {
-		return 0, fmt.Errorf("%w: rollback reboots \"now\" or not at all (\"\"), not %q", ErrInvalid, when)
+		return 0, fmt.Errorf("%w: rollback reboots \"now\" or not at all (\"\"), not %q", errkind.Invalid, when)
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if p := d.st.Phase; p != state.Idle && p != state.Pending {
-			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
+			return 0, fmt.Errorf("%w: the host is %s", errkind.Busy, p)
 		}
 		target := n
 		switch {
@@ -178,7 +179,7 @@ func (d *Daemon) Rollback(ctx context.Context, n int, when string) (int, error) 
 		s, err := d.Engine.Rollback(ctx, target)
 		if err != nil {
 			if isNotFound(err) {
-				return 0, fmt.Errorf("%w: %v", ErrNotFound, err)
+				return 0, fmt.Errorf("%w: %v", errkind.NotFound, err)
 			}
 			return 0, err
 		}
@@ -209,7 +210,7 @@ func (d *Daemon) Hold(ctx context.Context, reason string, until time.Time) error
 	}
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if !until.IsZero() && !until.After(d.Clock.Now()) {
-			return nil, fmt.Errorf("%w: the hold would end in the past (%s)", ErrInvalid, until.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: the hold would end in the past (%s)", errkind.Invalid, until.Format(time.RFC3339))
 		}
 		d.st.SetHold(state.Hold{Reason: reason, Until: until})
 		r := history.Record{Event: history.Held, Detail: reason}
@@ -226,7 +227,7 @@ func (d *Daemon) Hold(ctx context.Context, reason string, until time.Time) error
 func (d *Daemon) Unhold(ctx context.Context) error {
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if d.st.Hold == nil {
-			return nil, fmt.Errorf("%w: updates are not held", ErrNothing)
+			return nil, fmt.Errorf("%w: updates are not held", errkind.NothingToDo)
 		}
 		d.st.Unhold()
 		d.record(history.Record{Event: history.Unheld})
@@ -241,9 +242,9 @@ func (d *Daemon) ClearBad(ctx context.Context, id string) error {
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if !d.st.ClearBad(id) {
 			if id == "" {
-				return nil, fmt.Errorf("%w: no update is marked bad", ErrNothing)
+				return nil, fmt.Errorf("%w: no update is marked bad", errkind.NothingToDo)
 			}
-			return nil, fmt.Errorf("%w: no bad update %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: no bad update %q", errkind.NotFound, id)
 		}
 		d.st.NextCheck = d.Clock.Now() // look again at once
 		d.record(history.Record{Event: history.BadCleared, Update: id})
@@ -277,4 +278,4 @@ func (d *Daemon) Snapshots(ctx context.Context) ([]snapshot.Snapshot, error) {
 	return d.Engine.List(ctx)
 }
 
-func isNotFound(err error) bool { return errors.Is(err, snapshot.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, errkind.NotFound) }

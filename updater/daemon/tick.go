@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/msgid"
 	"github.com/speedia/host/updater/pkgver"
@@ -57,13 +58,13 @@ func (d *Daemon) tick(ctx context.Context) {
 func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, error) {
 	now := d.Clock.Now()
 	if err := d.st.StartCheck(now); err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrBusy, err)
+		return nil, 0, fmt.Errorf("%w: %v", errkind.Busy, err)
 	}
 	d.publish(true)
 	changes, err := d.Engine.Check(ctx)
 	d.scheduleNextCheck(d.Clock.Now())
 	now = d.Clock.Now()
-	if errors.Is(err, snapshot.ErrNothingToDo) {
+	if errors.Is(err, errkind.NothingToDo) {
 		changes, err = nil, nil
 	}
 	if err != nil {
@@ -73,7 +74,7 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 	}
 	if len(changes) == 0 {
 		d.must(d.st.CheckDone(now, "no updates", nil))
-		return nil, 0, ErrNothing
+		return nil, 0, errkind.NothingToDo
 	}
 	id := state.UpdateID(changes)
 	summary := state.ChangeSummary(changes)
@@ -87,7 +88,7 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 			d.record(history.Record{Event: history.Skipped, Update: id, Changes: changes, Detail: "marked bad"})
 		}
 		d.must(d.st.CheckDone(now, result, nil))
-		return changes, 0, fmt.Errorf("%w: %s", ErrBad, result)
+		return changes, 0, fmt.Errorf("%w: %s", errkind.Bad, result)
 	case d.st.Held(now) && !admin:
 		result := fmt.Sprintf("%d updates held back: %s", len(changes), d.st.Hold.Reason)
 		d.must(d.st.CheckDone(now, result, nil))
