@@ -15,6 +15,8 @@ import (
 
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/errorhandling"
+
+	"github.com/speedia/host/updater/errkind"
 )
 
 // DefaultSocket is rootful Podman's API socket.
@@ -135,9 +137,9 @@ func (m *Manager) with(ctx context.Context, fn func(conn context.Context) error)
 	return fn(conn)
 }
 
-// ErrNotFound is wrapped by errors about a container, image or volume that
-// Podman does not have.
-var ErrNotFound = errors.New("not found")
+// errkind.NotFound is wrapped by errors about a container, image or volume
+// that Podman does not have; an upgrade or rollback refused before anything
+// changes wraps errkind.NothingToDo or errkind.Refused.
 
 func apiCode(err error) int {
 	var p *errorhandling.ErrorModel
@@ -158,7 +160,7 @@ func isNotFound(err error) bool { return apiCode(err) == http.StatusNotFound }
 func explain(err error) error {
 	switch apiCode(err) {
 	case http.StatusNotFound:
-		return fmt.Errorf("%w: %w", ErrNotFound, err)
+		return fmt.Errorf("%w: %w", errkind.NotFound, err)
 	}
 	return err
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/containers/podman/v5/pkg/specgen"
 	"github.com/speedia/host/podman/podmantest"
 	"github.com/speedia/host/tests/testhost"
+	"github.com/speedia/host/updater/errkind"
 )
 
 func TestMain(m *testing.M) { testhost.Main(m) }
@@ -616,9 +617,9 @@ func TestUpgradeErrorsChangeNothing(t *testing.T) {
 		is                     error
 		says                   string
 	}{
-		{"missing container", "nosuch", podmantest.ImageV2, ErrNotFound, "nosuch"},
-		{"missing image", "site", "localhost/nosuch:9", ErrNotFound, "localhost/nosuch:9"},
-		{"same image", "site", podmantest.ImageV1, ErrNothingToDo, podmantest.ImageV1},
+		{"missing container", "nosuch", podmantest.ImageV2, errkind.NotFound, "nosuch"},
+		{"missing image", "site", "localhost/nosuch:9", errkind.NotFound, "localhost/nosuch:9"},
+		{"same image", "site", podmantest.ImageV1, errkind.NothingToDo, podmantest.ImageV1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec, err := l.m.Upgrade(l.ctx, tc.container, tc.image)
@@ -639,8 +640,8 @@ func TestUpgradeErrorsChangeNothing(t *testing.T) {
 			}
 		})
 	}
-	if _, err := l.m.Rollback(l.ctx, "site"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Rollback without an upgrade: %v, want ErrNotFound", err)
+	if _, err := l.m.Rollback(l.ctx, "site"); !errors.Is(err, errkind.NotFound) {
+		t.Errorf("Rollback without an upgrade: %v, want errkind.NotFound", err)
 	}
 	if got := treeSum(t, s.vol); got != s.volSum {
 		t.Errorf("volume changed: %s, want %s", got, s.volSum)

@@ -17,12 +17,7 @@ import (
 	"github.com/containers/podman/v5/pkg/bindings/volumes"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
 	"github.com/speedia/host/updater/atomicfile"
-)
-
-// Errors an upgrade or rollback is refused with before anything changes.
-var (
-	ErrNothingToDo = errors.New("nothing to do")
-	ErrRefused     = errors.New("refused")
+	"github.com/speedia/host/updater/errkind"
 )
 
 // Record is a finished upgrade. Its old container (or, when Podman would
@@ -71,17 +66,17 @@ func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Recor
 	}
 	name = old.Name
 	if old.IsInfra {
-		return nil, fmt.Errorf("%w: %s is a pod's infra container; upgrade the pod's containers instead", ErrRefused, name)
+		return nil, fmt.Errorf("%w: %s is a pod's infra container; upgrade the pod's containers instead", errkind.Refused, name)
 	}
 	if unit := labels(old)[LabelSystemdUnit]; unit != "" {
-		return nil, fmt.Errorf("%w: %s is managed by systemd unit %s; change the image in the unit (Image= in a quadlet file) and restart it", ErrRefused, name, unit)
+		return nil, fmt.Errorf("%w: %s is managed by systemd unit %s; change the image in the unit (Image= in a quadlet file) and restart it", errkind.Refused, name, unit)
 	}
 	newImg, err := images.GetImage(conn, image, nil)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w (pull or load it first)", image, explain(err))
 	}
 	if newImg.ID == old.Image {
-		return nil, fmt.Errorf("%w: %s already runs image %s", ErrNothingToDo, name, image)
+		return nil, fmt.Errorf("%w: %s already runs image %s", errkind.NothingToDo, name, image)
 	}
 	oldImg, err := images.GetImage(conn, old.Image, nil)
 	if err != nil {
@@ -370,7 +365,7 @@ func (m *Manager) saveRecord(r *Record) error {
 func (m *Manager) loadRecord(name string) (*Record, error) {
 	r, err := m.readRecord(m.recordPath(name))
 	if os.IsNotExist(err) {
-		return nil, fmt.Errorf("%w: no upgrade of %s is kept (upgrades are kept for %s)", ErrNotFound, name, m.keep())
+		return nil, fmt.Errorf("%w: no upgrade of %s is kept (upgrades are kept for %s)", errkind.NotFound, name, m.keep())
 	}
 	return r, err
 }
@@ -496,7 +491,7 @@ func dataOf(conn context.Context, d *define.InspectContainerData) ([]Data, error
 				return nil, fmt.Errorf("volume %s: %w", mt.Name, explain(err))
 			}
 			if v.Driver != "" && v.Driver != "local" {
-				return nil, fmt.Errorf("%w: volume %s uses driver %s, whose data cannot be snapshotted", ErrRefused, mt.Name, v.Driver)
+				return nil, fmt.Errorf("%w: volume %s uses driver %s, whose data cannot be snapshotted", errkind.Refused, mt.Name, v.Driver)
 			}
 			out = append(out, Data{Kind: "volume", Name: mt.Name, Path: v.Mountpoint})
 		case "bind":

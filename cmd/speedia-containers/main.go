@@ -23,6 +23,7 @@ import (
 
 	"github.com/speedia/host/podman"
 	"github.com/speedia/host/updater/containers"
+	"github.com/speedia/host/updater/errkind"
 )
 
 func main() {
@@ -47,11 +48,11 @@ func main() {
 
 func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, auto bool) containers.Reply {
 	if len(args) == 0 {
-		return containers.Failure(fmt.Errorf("%w: no operation", containers.ErrUsage))
+		return containers.Failure(fmt.Errorf("%w: no operation", errkind.Usage))
 	}
 	want := map[string]int{"inventory": 1, "stop": 1, "start": 1, "upgrade": 3, "rollback": 2, "records": 1, "maintain": 1}
 	if n, ok := want[args[0]]; !ok || n != len(args) {
-		return containers.Failure(fmt.Errorf("%w: %q", containers.ErrUsage, args))
+		return containers.Failure(fmt.Errorf("%w: %q", errkind.Usage, args))
 	}
 	var r containers.Reply
 	switch args[0] {
@@ -65,7 +66,7 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 	case "stop", "start":
 		var inv podman.Inventory
 		if err := json.NewDecoder(stdin).Decode(&inv); err != nil {
-			return containers.Failure(fmt.Errorf("%w: inventory on stdin: %v", containers.ErrUsage, err))
+			return containers.Failure(fmt.Errorf("%w: inventory on stdin: %w", errkind.Usage, err))
 		}
 		var rep podman.Report
 		var err error
@@ -93,7 +94,7 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 			rec, err = m.Rollback(ctx, args[1])
 		}
 		if err != nil {
-			return containers.Failure(kind(err))
+			return containers.Failure(err)
 		}
 		u := upgradeView(rec)
 		r.Upgrade = &u
@@ -122,19 +123,6 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 		r.SetError(errors.Join(errs...))
 	}
 	return r
-}
-
-// kind wraps Podman's errors with the reply's error kinds.
-func kind(err error) error {
-	switch {
-	case errors.Is(err, podman.ErrNotFound):
-		return fmt.Errorf("%w: %w", containers.ErrNotFound, err)
-	case errors.Is(err, podman.ErrNothingToDo):
-		return fmt.Errorf("%w: %w", containers.ErrNothing, err)
-	case errors.Is(err, podman.ErrRefused):
-		return fmt.Errorf("%w: %w", containers.ErrRefused, err)
-	}
-	return err
 }
 
 func runView(what string, rep podman.Report, err error) *containers.Run {

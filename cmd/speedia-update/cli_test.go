@@ -12,6 +12,7 @@ import (
 
 	"github.com/speedia/host/updater/client"
 	"github.com/speedia/host/updater/client/clienttest"
+	"github.com/speedia/host/updater/errkind"
 )
 
 // These tests run the CLI in process against a real dbus-daemon and the
@@ -232,18 +233,18 @@ func TestCLIExitCodes(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"nothing to apply", "Apply", []string{"apply", "-q"}, client.ErrorNothingToDo, 3, ""},
-		{"busy", "Apply", []string{"apply", "-q"}, client.ErrorBusy, 4, "speedia-update: Apply: the daemon says why\n"},
-		{"no such snapshot", "Rollback", []string{"rollback", "9"}, client.ErrorNotFound, 5, ""},
-		{"no such container", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, client.ErrorNotFound, 5, ""},
-		{"upgrade put back", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, client.ErrorFailed, 1,
+		{"nothing to apply", "Apply", []string{"apply", "-q"}, errkind.NothingToDo.DBusName(), 3, ""},
+		{"busy", "Apply", []string{"apply", "-q"}, errkind.Busy.DBusName(), 4, "speedia-update: Apply: the daemon says why\n"},
+		{"no such snapshot", "Rollback", []string{"rollback", "9"}, errkind.NotFound.DBusName(), 5, ""},
+		{"no such container", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, errkind.NotFound.DBusName(), 5, ""},
+		{"upgrade put back", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, errkind.FailedName, 1,
 			"speedia-update: ContainerUpgrade: the daemon says why\n"},
-		{"no kept upgrade", "ContainerRollback", []string{"container", "rollback", "x"}, client.ErrorNotFound, 5, ""},
-		{"refused", "Reboot", []string{"reboot"}, client.ErrorRefused, 6, ""},
-		{"held", "Check", []string{"check"}, client.ErrorHeld, 6, ""},
-		{"bad", "Apply", []string{"apply", "-q"}, client.ErrorBad, 6, ""},
-		{"invalid", "Reboot", []string{"reboot", "--at", "+1h"}, client.ErrorInvalidArgument, 2, ""},
-		{"nothing found", "Check", []string{"check"}, client.ErrorNothingToDo, 3, ""},
+		{"no kept upgrade", "ContainerRollback", []string{"container", "rollback", "x"}, errkind.NotFound.DBusName(), 5, ""},
+		{"refused", "Reboot", []string{"reboot"}, errkind.Refused.DBusName(), 6, ""},
+		{"held", "Check", []string{"check"}, errkind.Held.DBusName(), 6, ""},
+		{"bad", "Apply", []string{"apply", "-q"}, errkind.Bad.DBusName(), 6, ""},
+		{"invalid", "Reboot", []string{"reboot", "--at", "+1h"}, errkind.Invalid.DBusName(), 2, ""},
+		{"nothing found", "Check", []string{"check"}, errkind.NothingToDo.DBusName(), 3, ""},
 		{"daemon denies", "Hold", []string{"hold"}, "org.freedesktop.DBus.Error.AccessDenied", 7,
 			"speedia-update: Hold: access denied: run as root or as a member of the speedia-admin group\n"},
 		{"other failure", "Reload", []string{"reload"}, "org.freedesktop.DBus.Error.Failed", 1, ""},

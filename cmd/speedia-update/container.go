@@ -10,13 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
-type runner func(body func(*cobra.Command, *client.Client, []string) error) func(*cobra.Command, []string) error
-
-// newContainerCmd is "speedia-update container ...": hard upgrades of
+// containerCmd is "speedia-update container ...": hard upgrades of
 // stateful containers and the containers' picture.
-func newContainerCmd(e *env, withClient runner, out func(any, func()) error, say func(string, ...any)) *cobra.Command {
+func (a *app) containerCmd() *cobra.Command {
 	ct := &cobra.Command{
 		Use:   "container",
 		Short: "Hard-upgrade containers and see how they came back after a reboot",
@@ -45,16 +44,24 @@ JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept, data, n
 		Example: `  speedia-update container upgrade shop-db --image localhost/mariadb:10.11.9
   speedia-update container upgrade web --image registry.example.com/site:2 --json`,
 		Args: exactArgs(1),
-		RunE: withClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
-			if image == "" {
-				return fmt.Errorf("%w: --image is required", errUsage)
+		RunE: a.withClient(func(cmd *cobra.Command, args []string) error {
+			if err := checkName(args[0]); err != nil {
+				return err
 			}
-			say("Upgrading %s to %s (stop, snapshot data, start, wait until healthy)…", args[0], image)
+			if !cmd.Flags().Changed("image") {
+				return fmt.Errorf("%w: --image is required", errkind.Usage)
+			}
+			if strings.TrimSpace(image) == "" {
+				return badArg("--image", image, usagef("empty"))
+			}
+			return nil
+		}, func(cmd *cobra.Command, c *client.Client, args []string) error {
+			a.say("Upgrading %s to %s (stop, snapshot data, start, wait until healthy)…", args[0], image)
 			u, err := c.ContainerUpgrade(cmd.Context(), args[0], image)
 			if err != nil {
 				return err
 			}
-			return out(u, func() { writeUpgrade(e.stdout, "Upgraded", u, e.loc) })
+			return a.out(u, func() { writeUpgrade(a.stdout, "Upgraded", u, a.loc) })
 		}),
 	}
 	upgrade.Flags().StringVar(&image, "image", "", "the new image (local)")
@@ -68,13 +75,13 @@ kept). The upgraded container's current data is saved first, so a rollback
 that fails puts everything back. Possible while the upgrade is kept.`,
 		Example: `  speedia-update container rollback shop-db`,
 		Args:    exactArgs(1),
-		RunE: withClient(func(cmd *cobra.Command, c *client.Client, args []string) error {
+		RunE: a.withClient(func(_ *cobra.Command, args []string) error { return checkName(args[0]) }, func(cmd *cobra.Command, c *client.Client, args []string) error {
 			u, err := c.ContainerRollback(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			return out(u, func() {
-				say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(e.loc).Format("2006-01-02 15:04"))
+			return a.out(u, func() {
+				a.say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(a.loc).Format("2006-01-02 15:04"))
 			})
 		}),
 	}
@@ -92,22 +99,30 @@ took_ns}], notes, error}, upgrades: [...]}.`,
 		Example: `  speedia-update container list
   speedia-update container list --json | jq '.last.results[] | select(.ok | not)'`,
 		Args: cobra.NoArgs,
-		RunE: withClient(func(cmd *cobra.Command, c *client.Client, _ []string) error {
+		RunE: a.withClient(nil, func(cmd *cobra.Command, c *client.Client, _ []string) error {
 			r, err := c.Containers(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return out(r, func() { writeContainers(e.stdout, r, e.loc) })
+			return a.out(r, func() { writeContainers(a.stdout, r, a.loc) })
 		}),
 	}
 	ct.AddCommand(upgrade, rollback, list)
 	return ct
 }
 
+// checkName refuses an empty container name before asking the daemon.
+func checkName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return badArg("NAME", name, usagef("empty"))
+	}
+	return nil
+}
+
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errkind.Usage, err)
 		}
 		return nil
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
 func TestExitCode(t *testing.T) {
@@ -17,17 +17,17 @@ func TestExitCode(t *testing.T) {
 		{nil, 0},
 		{errors.New("boom"), 1},
 		{context.Canceled, 1},
-		{fmt.Errorf("%w: bad time", errUsage), 2},
-		{client.ErrInvalidArgument, 2},
-		{client.ErrNothingToDo, 3},
+		{fmt.Errorf("%w: bad time", errkind.Usage), 2},
+		{errkind.Invalid, 2},
+		{errkind.NothingToDo, 3},
 		{exitError{exitNothing}, 3},
-		{client.ErrBusy, 4},
-		{client.ErrNotFound, 5},
-		{client.ErrRefused, 6},
-		{client.ErrHeld, 6},
-		{client.ErrBad, 6},
-		{client.ErrAccessDenied, 7},
-		{client.ErrNoDaemon, 8},
+		{errkind.Busy, 4},
+		{errkind.NotFound, 5},
+		{errkind.Refused, 6},
+		{errkind.Held, 6},
+		{errkind.Bad, 6},
+		{errkind.AccessDenied, 7},
+		{errkind.NoDaemon, 8},
 	}
 	for _, tt := range tests {
 		if got := exitCode(fmt.Errorf("Apply: %w", tt.err)); tt.err != nil && got != tt.want {

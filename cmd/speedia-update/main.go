@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/speedia/host/updater/client"
+	"github.com/speedia/host/updater/errkind"
 )
 
 func main() {
@@ -37,51 +38,26 @@ func main() {
 	os.Exit(code)
 }
 
-// Exit codes, documented in the root command's help and docs/cli.md.
-const (
-	exitOK           = 0
-	exitFailure      = 1
-	exitUsage        = 2
-	exitNothing      = 3
-	exitBusy         = 4
-	exitNotFound     = 5
-	exitRefused      = 6
-	exitAccessDenied = 7
-	exitNoDaemon     = 8
-)
+// The exit codes are those of the error kinds (updater/errkind), documented
+// in the root command's help and docs/cli.md.
+const exitOK = errkind.ExitOK
 
-// errUsage marks a bad command line.
-var errUsage = errors.New("usage")
+// exitNothing ends a command that found nothing to do and said so.
+var exitNothing = errkind.NothingToDo.ExitCode()
 
 // exitError ends the program with code after the command has said why.
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-// exitCode maps an error to the documented exit code.
+// exitCode maps an error to the documented exit code: an exitError's, or
+// its kind's.
 func exitCode(err error) int {
 	var ee exitError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ee):
+	if errors.As(err, &ee) {
 		return ee.code
-	case errors.Is(err, errUsage), errors.Is(err, client.ErrInvalidArgument):
-		return exitUsage
-	case errors.Is(err, client.ErrNothingToDo):
-		return exitNothing
-	case errors.Is(err, client.ErrBusy):
-		return exitBusy
-	case errors.Is(err, client.ErrNotFound):
-		return exitNotFound
-	case errors.Is(err, client.ErrRefused), errors.Is(err, client.ErrHeld), errors.Is(err, client.ErrBad):
-		return exitRefused
-	case errors.Is(err, client.ErrAccessDenied):
-		return exitAccessDenied
-	case errors.Is(err, client.ErrNoDaemon):
-		return exitNoDaemon
 	}
-	return exitFailure
+	return errkind.ExitCode(err)
 }
 
 // run executes one command line and returns the exit code.
@@ -95,15 +71,15 @@ func run(ctx context.Context, args []string, e *env) int {
 	if err == nil {
 		return exitOK
 	}
-	if !e.ran && !errors.Is(err, errUsage) {
+	if !e.ran && !errors.Is(err, errkind.Usage) {
 		// cobra refused the command line (unknown command, flag, arguments).
-		err = fmt.Errorf("%w: %v", errUsage, err)
+		err = fmt.Errorf("%w: %w", errkind.Usage, err)
 	}
 	code := exitCode(err)
 	var ee exitError
 	if !errors.As(err, &ee) {
 		fmt.Fprintln(e.stderr, "speedia-update:", message(err))
-		if code == exitUsage {
+		if code == errkind.Usage.ExitCode() {
 			fmt.Fprintln(e.stderr, "Run 'speedia-update --help' for usage.")
 		}
 	}
@@ -117,7 +93,7 @@ func message(err error) string {
 		return "timed out; the daemon may still be at it: see speedia-update status"
 	case errors.Is(err, context.Canceled):
 		return "interrupted; the daemon goes on: see speedia-update status"
-	case errors.Is(err, errUsage):
+	case errors.Is(err, errkind.Usage):
 		// "usage: ..." reads as a heading; drop the marker.
 		if s := err.Error(); len(s) > len("usage: ") && s[:len("usage: ")] == "usage: " {
 			return s[len("usage: "):]

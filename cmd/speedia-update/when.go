@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,7 +24,7 @@ func parseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 		h, _ := strconv.Atoi(clockRE.FindStringSubmatch(s)[1])
 		m, _ := strconv.Atoi(clockRE.FindStringSubmatch(s)[2])
 		if h > 23 || m > 59 {
-			return time.Time{}, fmt.Errorf("%w: %q is not a time of day", errUsage, s)
+			return time.Time{}, usagef("not a time of day (00:00 to 23:59)")
 		}
 		n := now.In(loc)
 		t = time.Date(n.Year(), n.Month(), n.Day(), h, m, 0, 0, loc)
@@ -39,11 +38,11 @@ func parseTime(s string, now time.Time, loc *time.Location) (time.Time, error) {
 			t, err = time.ParseInLocation("2006-01-02 15:04", s, loc)
 		}
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %q is not a time: use RFC 3339 (2026-11-29T03:00:00+01:00), \"2026-11-29 03:00\", \"HH:MM\" or \"+30m\"", errUsage, s)
+			return time.Time{}, usagef("not a time: use RFC 3339 (2026-11-29T03:00:00+01:00), \"2026-11-29 03:00\", \"HH:MM\" or \"+30m\"")
 		}
 	}
 	if !t.After(now) {
-		return time.Time{}, fmt.Errorf("%w: %s is in the past", errUsage, t.In(loc).Format("2006-01-02 15:04 MST"))
+		return time.Time{}, usagef("%s is in the past", t.In(loc).Format("2006-01-02 15:04 MST"))
 	}
 	return t, nil
 }
@@ -71,7 +70,7 @@ var (
 // It must be positive.
 func parseDuration(s string) (time.Duration, error) {
 	if !durationRE.MatchString(s) {
-		return 0, fmt.Errorf("%w: %q is not a duration (e.g. 30m, 12h, 3d, 1w2d)", errUsage, s)
+		return 0, usagef("not a duration (e.g. 30m, 12h, 3d, 1w2d)")
 	}
 	var total time.Duration
 	rest := daysRE.ReplaceAllStringFunc(s, func(m string) string {
@@ -87,12 +86,12 @@ func parseDuration(s string) (time.Duration, error) {
 	if rest != "" {
 		d, err := time.ParseDuration(rest)
 		if err != nil {
-			return 0, fmt.Errorf("%w: %q: %v", errUsage, s, err)
+			return 0, usageError{msg: "not a duration: " + err.Error(), err: err}
 		}
 		total += d
 	}
 	if total <= 0 {
-		return 0, fmt.Errorf("%w: duration %q is not positive", errUsage, s)
+		return 0, usagef("not a positive duration")
 	}
 	return total, nil
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // Europe/Berlin on any machine
+
+	"github.com/speedia/host/updater/errkind"
 )
 
 func TestParseTime(t *testing.T) {
@@ -52,7 +54,7 @@ func TestParseTimeRejects(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	for _, in := range []string{"", "tomorrow", "25:00", "12:60", "+", "+0s", "+-5m", "+5", "2026-11-21T10:00:00Z", "2026-11-22 09:59", "3d"} {
 		t.Run(in, func(t *testing.T) {
-			if got, err := parseTime(in, now, time.UTC); !errors.Is(err, errUsage) {
+			if got, err := parseTime(in, now, time.UTC); !errors.Is(err, errkind.Usage) {
 				t.Errorf("parseTime(%q) = %v, %v; want a usage error", in, got, err)
 			}
 		})
@@ -80,7 +82,7 @@ func TestParseUntil(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"0d", "3 days", "d", "-1h"} {
-		if _, err := parseUntil(in, now, time.UTC); !errors.Is(err, errUsage) {
+		if _, err := parseUntil(in, now, time.UTC); !errors.Is(err, errkind.Usage) {
 			t.Errorf("parseUntil(%q): %v, want a usage error", in, err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/speedia/host/updater/config"
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/dbusapi"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/health"
 	"github.com/speedia/host/updater/metrics"
 	"github.com/speedia/host/updater/msgid"
@@ -30,7 +31,7 @@ import (
 // StateDir holds the state file, the history and the last good config.
 const StateDir = "/var/lib/speedia"
 
-func daemonCmd() *cobra.Command {
+func daemonCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the update daemon (started by speedia-updated.service)",
@@ -38,7 +39,7 @@ func daemonCmd() *cobra.Command {
 			"maintenance window, verify health after boot and roll back on failure. It serves\n" +
 			"org.speedia.Update1 on the system bus; speedia-update is its client.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), o.esp) },
 	}
 }
 
@@ -102,13 +103,13 @@ func settingsFrom(c config.Config, cfgErr string) daemon.Settings {
 	}
 }
 
-func runDaemon(ctx context.Context) error {
+func runDaemon(ctx context.Context, esp string) error {
 	log := system.NewLogger(slog.LevelInfo)
 	slog.SetDefault(log)
 	cfg, cfgErr := loadConfig(log, nil)
 	started := cfg // what the restart-only keys were read from
 
-	eng, err := newEngine(ctx)
+	eng, err := newEngine(ctx, esp)
 	if err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func runDaemon(ctx context.Context) error {
 			return err
 		}
 		if cfgErr != "" {
-			return fmt.Errorf("%w: %s", daemon.ErrInvalid, cfgErr)
+			return fmt.Errorf("%w: %s", errkind.Invalid, cfgErr)
 		}
 		if len(s.RestartNeeded) > 0 {
 			log.Warn("configuration reloaded; some keys take effect only after 'systemctl restart speedia-updated'",

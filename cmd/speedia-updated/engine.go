@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/version"
 	"io"
 	"os"
@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/speedia/host/updater/boot"
+	"github.com/speedia/host/updater/config"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/run"
 	"github.com/speedia/host/updater/snapshot"
@@ -23,16 +24,17 @@ import (
 	"github.com/speedia/host/updater/system"
 )
 
-var errUsage = errors.New("usage")
-
-// espFlag is the ESP mount point given on the command line ("" = detect).
-var espFlag string
+// options are the global flags, shared by the commands.
+type options struct {
+	asJSON bool
+	esp    string // the ESP mount point ("" = detect)
+}
 
 // newEngine is the one place that picks the engine's parts. With an ESP
-// (systemd-boot), each snapshot also gets a boot entry with boot counting.
-func newEngine(ctx context.Context) (snapshot.Engine, error) {
+// (systemd-boot), each snapshot also gets a boot entry with boot counting;
+// esp "" means detect it.
+func newEngine(ctx context.Context, esp string) (snapshot.Engine, error) {
 	c := native.Config{Inhibitor: system.Logind{}}
-	esp := espFlag
 	if esp == "" {
 		for _, p := range []string{"/efi", "/boot/efi"} {
 			if fi, err := os.Stat(filepath.Join(p, "loader")); err == nil && fi.IsDir() {
@@ -56,9 +58,9 @@ func newEngine(ctx context.Context) (snapshot.Engine, error) {
 }
 
 // withEngine wraps a command body that needs the engine.
-func withEngine(body func(*cobra.Command, snapshot.Engine, []string) error) func(*cobra.Command, []string) error {
+func (o *options) withEngine(body func(*cobra.Command, snapshot.Engine, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		eng, err := newEngine(cmd.Context())
+		eng, err := newEngine(cmd.Context(), o.esp)
 		if err != nil {
 			return err
 		}
@@ -81,20 +83,42 @@ func rootUUID(ctx context.Context) (string, error) {
 }
 
 func newRoot() *cobra.Command {
-	var asJSON bool
+	o := &options{}
+	var checkConfig bool
 	root := &cobra.Command{
 		Use:           "speedia-updated",
 		Version:       version.Version,
 		Short:         "Speedia host's OS update engine and daemon",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if checkConfig {
+				return cobra.MaximumNArgs(1)(cmd, args)
+			}
+			if len(args) > 0 { // as cobra says it for a root without arguments
+				return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !checkConfig {
+				return cmd.Help()
+			}
+			target := ""
+			if len(args) == 1 {
+				target = args[0]
+			}
+			return verifyConfig(cmd, target, o.asJSON)
+		},
 	}
-	root.PersistentFlags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
-	root.PersistentFlags().StringVar(&espFlag, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	root.Flags().BoolVar(&checkConfig, "check-config", false,
+		"validate the configuration as the daemon loads it and exit: its own files, or [FILE|DIR] (see speedia-update config check --help)")
+	root.PersistentFlags().BoolVar(&o.asJSON, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringVar(&o.esp, "esp", "", "EFI system partition for systemd-boot entries (default: /efi or /boot/efi when it has loader/)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errkind.Usage, err) })
 
 	out := func(cmd *cobra.Command, v any, human func(io.Writer)) error {
-		if asJSON {
+		if o.asJSON {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(v)
@@ -103,12 +127,12 @@ func newRoot() *cobra.Command {
 		return nil
 	}
 
-	root.AddCommand(daemonCmd())
+	root.AddCommand(daemonCmd(o))
 	root.AddCommand(&cobra.Command{
 		Use:   "check",
 		Short: "Refresh package sources and list what an update would change",
 		Args:  cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			changes, err := eng.Check(cmd.Context())
 			if err != nil {
 				return err
@@ -130,9 +154,9 @@ func newRoot() *cobra.Command {
 		Long: "Apply all available updates in a new read-only snapshot of the running root and make\n" +
 			"it the next boot. The running system is not changed. Exit code 3: no updates available.",
 		Args: cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			opt := snapshot.StageOptions{Description: desc}
-			if !asJSON {
+			if !o.asJSON {
 				opt.Log = cmd.ErrOrStderr()
 			}
 			res, err := eng.Stage(cmd.Context(), opt)
@@ -155,7 +179,7 @@ func newRoot() *cobra.Command {
 		Use:   "rollback [N]",
 		Short: "Make snapshot N (default: the one before the booted one) the next boot",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
 			n, err := snapshotArg(args)
 			if err != nil {
 				return err
@@ -174,7 +198,7 @@ func newRoot() *cobra.Command {
 		Use:   "mark-good N",
 		Short: "Record that snapshot N booted and is healthy",
 		Args:  cobra.ExactArgs(1),
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, args []string) error {
 			n, err := snapshotArg(args)
 			if err != nil {
 				return err
@@ -188,7 +212,7 @@ func newRoot() *cobra.Command {
 		Use:   "cleanup",
 		Short: "Delete old snapshots; never the booted, the next boot or the last known good",
 		Args:  cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			deleted, err := eng.Cleanup(cmd.Context(), keep)
 			if err != nil {
 				return err
@@ -203,14 +227,14 @@ func newRoot() *cobra.Command {
 		Use:   "sync-etc",
 		Short: "Carry /etc edits made since staging into the pending snapshot (run before rebooting)",
 		Args:  cobra.NoArgs,
-		RunE:  withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error { return syncEtc(cmd, eng, out) }),
+		RunE:  o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error { return syncEtc(cmd, eng, out) }),
 	})
 
 	root.AddCommand(&cobra.Command{
 		Use:   "snapshots",
 		Short: "List root snapshots",
 		Args:  cobra.NoArgs,
-		RunE: withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
+		RunE: o.withEngine(func(cmd *cobra.Command, eng snapshot.Engine, _ []string) error {
 			list, err := eng.List(cmd.Context())
 			if err != nil {
 				return err
@@ -219,6 +243,19 @@ func newRoot() *cobra.Command {
 		}),
 	})
 	return root
+}
+
+// verifyConfig is --check-config: "OK:" and the files read, or every
+// problem and exit 1 (the same check as speedia-update config check).
+func verifyConfig(cmd *cobra.Command, target string, asJSON bool) error {
+	r := config.Verify(target)
+	if err := r.Write(cmd.OutOrStdout(), cmd.ErrOrStderr(), asJSON); err != nil {
+		return err
+	}
+	if !r.OK() {
+		return config.ErrInvalid
+	}
+	return nil
 }
 
 func syncEtc(cmd *cobra.Command, e snapshot.Engine, out func(*cobra.Command, any, func(io.Writer)) error) error {
@@ -242,7 +279,7 @@ func snapshotArg(args []string) (int, error) {
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%w: snapshot number must be a positive integer, got %q", errUsage, args[0])
+		return 0, fmt.Errorf("%w: snapshot number must be a positive integer, got %q", errkind.Usage, args[0])
 	}
 	return n, nil
 }

@@ -5,13 +5,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/speedia/host/updater/snapshot"
+	"github.com/speedia/host/updater/errkind"
 )
 
 func main() {
@@ -25,28 +24,6 @@ func main() {
 	}
 }
 
-// Exit codes (documented in docs/engine.md).
-const (
-	exitFailure  = 1
-	exitUsage    = 2
-	exitNothing  = 3 // no updates available
-	exitBusy     = 4 // another transaction is running
-	exitNotFound = 5
-	exitRefused  = 6
-)
-
-func exitCode(err error) int {
-	switch {
-	case errors.Is(err, snapshot.ErrNothingToDo):
-		return exitNothing
-	case errors.Is(err, snapshot.ErrBusy):
-		return exitBusy
-	case errors.Is(err, snapshot.ErrNotFound):
-		return exitNotFound
-	case errors.Is(err, snapshot.ErrRefused):
-		return exitRefused
-	case errors.Is(err, errUsage):
-		return exitUsage
-	}
-	return exitFailure
-}
+// exitCode is the error's kind's exit code (updater/errkind, documented in
+// docs/engine.md), 1 for an error of no kind.
+func exitCode(err error) int { return errkind.ExitCode(err) }

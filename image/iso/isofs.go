@@ -54,7 +54,7 @@ func (v *isoVolume) file(p string) (isoRecord, bool) {
 func readVolume(f io.ReaderAt) (*isoVolume, error) {
 	pvd := make([]byte, sector)
 	if _, err := f.ReadAt(pvd, pvdOff); err != nil {
-		return nil, fmt.Errorf("%w: read PVD: %v", errISO, err)
+		return nil, fmt.Errorf("%w: read PVD: %w", errISO, err)
 	}
 	if pvd[0] != 1 || string(pvd[1:6]) != "CD001" {
 		return nil, fmt.Errorf("%w: no primary volume descriptor", errISO)
@@ -86,7 +86,7 @@ func (v *isoVolume) walk(f io.ReaderAt, dir isoRecord, prefix string, depth int)
 	b := make([]byte, n)
 	base := int64(dir.Loc) * sector
 	if _, err := f.ReadAt(b, base); err != nil {
-		return fmt.Errorf("%w: read directory %q: %v", errISO, prefix, err)
+		return fmt.Errorf("%w: read directory %q: %w", errISO, prefix, err)
 	}
 	for pos := int64(0); pos < int64(dir.Size); {
 		l := int64(b[pos])

@@ -86,10 +86,10 @@ func planModules(dir string, want []string) (modulePlan, error) {
 		}
 		f.Close()
 		if err := s.Err(); err != nil {
-			return plan, fmt.Errorf("%w: modules.builtin: %v", ErrModules, err)
+			return plan, fmt.Errorf("%w: modules.builtin: %w", ErrModules, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return plan, fmt.Errorf("%w: %v", ErrModules, err)
+		return plan, fmt.Errorf("%w: %w", ErrModules, err)
 	}
 	byName := map[string]string{} // name -> path
 	for p := range deps {
@@ -154,7 +154,7 @@ func readDep(p string) (map[string][]string, error) {
 		return nil, fmt.Errorf("%w: %s missing (run depmod for this kernel in the image)", ErrModules, p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrModules, err)
+		return nil, fmt.Errorf("%w: %w", ErrModules, err)
 	}
 	defer f.Close()
 	deps := map[string][]string{}
@@ -172,7 +172,7 @@ func readDep(p string) (map[string][]string, error) {
 		deps[mod] = strings.Fields(rest)
 	}
 	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrModules, p, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrModules, p, err)
 	}
 	return deps, nil
 }
@@ -204,11 +204,11 @@ func readModule(p string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s: unknown module file suffix", ErrModules, p)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrModules, p, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrModules, p, err)
 	}
 	out, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrModules, p, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrModules, p, err)
 	}
 	return out, nil
 }

@@ -20,7 +20,7 @@ var ErrTree = errors.New("image tree")
 func in(tree, rel string) (string, error) {
 	p, err := securejoin.SecureJoin(tree, rel)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrTree, rel, err)
+		return "", fmt.Errorf("%w: %s: %w", ErrTree, rel, err)
 	}
 	return p, nil
 }
@@ -104,7 +104,7 @@ func findBusybox(tree string) (string, error) {
 			continue
 		}
 		if err := checkStatic(p); err != nil {
-			return "", fmt.Errorf("%w: %s: %v (install busybox-static in the image)", ErrTree, rel, err)
+			return "", fmt.Errorf("%w: %s: %w (install busybox-static in the image)", ErrTree, rel, err)
 		}
 		return p, nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/speedia/host/updater/client"
 	"github.com/speedia/host/updater/client/clienttest"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/pkgver"
 )
@@ -149,14 +150,14 @@ func TestErrorsMapToSentinels(t *testing.T) {
 		name string
 		want error
 	}{
-		{client.ErrorNothingToDo, client.ErrNothingToDo},
-		{client.ErrorBusy, client.ErrBusy},
-		{client.ErrorNotFound, client.ErrNotFound},
-		{client.ErrorRefused, client.ErrRefused},
-		{client.ErrorInvalidArgument, client.ErrInvalidArgument},
-		{client.ErrorHeld, client.ErrHeld},
-		{client.ErrorBad, client.ErrBad},
-		{"org.freedesktop.DBus.Error.AccessDenied", client.ErrAccessDenied}, // the daemon's own check
+		{errkind.NothingToDo.DBusName(), errkind.NothingToDo},
+		{errkind.Busy.DBusName(), errkind.Busy},
+		{errkind.NotFound.DBusName(), errkind.NotFound},
+		{errkind.Refused.DBusName(), errkind.Refused},
+		{errkind.Invalid.DBusName(), errkind.Invalid},
+		{errkind.Held.DBusName(), errkind.Held},
+		{errkind.Bad.DBusName(), errkind.Bad},
+		{"org.freedesktop.DBus.Error.AccessDenied", errkind.AccessDenied}, // the daemon's own check
 	}
 	c, srv := setup(t, "")
 	for _, tt := range tests {
@@ -177,7 +178,7 @@ func TestErrorsMapToSentinels(t *testing.T) {
 func TestBusPolicyDenial(t *testing.T) {
 	c, srv := setup(t, clienttest.DenyPolicy("Hold"))
 	err := c.Hold(context.Background(), "x", time.Time{})
-	if !errors.Is(err, client.ErrAccessDenied) {
+	if !errors.Is(err, errkind.AccessDenied) {
 		t.Fatalf("got %v, want access denied", err)
 	}
 	if len(srv.Calls()) != 0 {
@@ -193,15 +194,15 @@ func TestNoDaemon(t *testing.T) {
 		c, srv := setup(t, "")
 		srv.Stop()
 		_, err := c.Status(context.Background())
-		if !errors.Is(err, client.ErrNoDaemon) {
-			t.Fatalf("got %v, want ErrNoDaemon", err)
+		if !errors.Is(err, errkind.NoDaemon) {
+			t.Fatalf("got %v, want errkind.NoDaemon", err)
 		}
 	})
 	t.Run("no bus", func(t *testing.T) {
 		t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path="+t.TempDir()+"/none")
 		_, err := client.Connect(context.Background())
-		if !errors.Is(err, client.ErrNoDaemon) {
-			t.Fatalf("got %v, want ErrNoDaemon", err)
+		if !errors.Is(err, errkind.NoDaemon) {
+			t.Fatalf("got %v, want errkind.NoDaemon", err)
 		}
 	})
 }
@@ -264,11 +265,11 @@ func TestApplyFailureStillUnsubscribes(t *testing.T) {
 	c, srv := setup(t, "")
 	srv.Handle("Apply", func(...any) ([]any, *dbus.Error) {
 		srv.Emit("Progress", "E: broken")
-		return nil, dbus.NewError(client.ErrorBusy, []any{"staging already"})
+		return nil, dbus.NewError(errkind.Busy.DBusName(), []any{"staging already"})
 	})
 	var got []string
 	_, err := c.Apply(context.Background(), func(l string) { got = append(got, l) })
-	if !errors.Is(err, client.ErrBusy) || len(got) != 1 {
+	if !errors.Is(err, errkind.Busy) || len(got) != 1 {
 		t.Fatalf("err %v lines %q", err, got)
 	}
 }

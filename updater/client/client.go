@@ -40,7 +40,7 @@ func New(conn *dbus.Conn) *Client {
 
 // Connect opens a private connection to the system bus
 // (DBUS_SYSTEM_BUS_ADDRESS when set). A bus that cannot be reached is
-// reported as ErrNoDaemon.
+// reported as errkind.NoDaemon.
 func Connect(ctx context.Context) (*Client, error) {
 	type result struct {
 		conn *dbus.Conn

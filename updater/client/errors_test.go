@@ -12,6 +12,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/pkgver"
 )
 
@@ -24,23 +25,23 @@ func TestMapError(t *testing.T) {
 		want     error // errors.Is target; nil: none of ours
 		wantText string
 	}{
-		{"nothing", dbus.Error{Name: ErrorNothingToDo, Body: []any{"no updates available"}}, ErrNothingToDo, "no updates available"},
-		{"busy pointer", &dbus.Error{Name: ErrorBusy, Body: []any{"staging"}}, ErrBusy, "staging"},
-		{"not found", dbus.Error{Name: ErrorNotFound}, ErrNotFound, "not found"},
-		{"refused", dbus.Error{Name: ErrorRefused, Body: []any{"verifying"}}, ErrRefused, "verifying"},
-		{"invalid", dbus.Error{Name: ErrorInvalidArgument, Body: []any{"bad when"}}, ErrInvalidArgument, "bad when"},
-		{"held", dbus.Error{Name: ErrorHeld, Body: []any{"held"}}, ErrHeld, "held"},
-		{"bad", dbus.Error{Name: ErrorBad, Body: []any{"marked bad"}}, ErrBad, "marked bad"},
-		{"denied hides bus text", dbus.Error{Name: "org.freedesktop.DBus.Error.AccessDenied", Body: []any{"Rejected send message, 1 matched rules"}}, ErrAccessDenied, ErrAccessDenied.Error()},
-		{"service unknown", dbus.Error{Name: "org.freedesktop.DBus.Error.ServiceUnknown", Body: []any{"The name was not provided by any .service files"}}, ErrNoDaemon, ErrNoDaemon.Error()},
-		{"no owner", dbus.Error{Name: "org.freedesktop.DBus.Error.NameHasNoOwner"}, ErrNoDaemon, ErrNoDaemon.Error()},
-		{"connection refused", refused, ErrNoDaemon, "dial unix: connect: connection refused: " + ErrNoDaemon.Error()},
-		{"socket missing", missing, ErrNoDaemon, "dial unix: connect: no such file or directory: " + ErrNoDaemon.Error()},
+		{"nothing", dbus.Error{Name: errkind.NothingToDo.DBusName(), Body: []any{"no updates available"}}, errkind.NothingToDo, "no updates available"},
+		{"busy pointer", &dbus.Error{Name: errkind.Busy.DBusName(), Body: []any{"staging"}}, errkind.Busy, "staging"},
+		{"not found", dbus.Error{Name: errkind.NotFound.DBusName()}, errkind.NotFound, "not found"},
+		{"refused", dbus.Error{Name: errkind.Refused.DBusName(), Body: []any{"verifying"}}, errkind.Refused, "verifying"},
+		{"invalid", dbus.Error{Name: errkind.Invalid.DBusName(), Body: []any{"bad when"}}, errkind.Invalid, "bad when"},
+		{"held", dbus.Error{Name: errkind.Held.DBusName(), Body: []any{"held"}}, errkind.Held, "held"},
+		{"bad", dbus.Error{Name: errkind.Bad.DBusName(), Body: []any{"marked bad"}}, errkind.Bad, "marked bad"},
+		{"denied hides bus text", dbus.Error{Name: "org.freedesktop.DBus.Error.AccessDenied", Body: []any{"Rejected send message, 1 matched rules"}}, errkind.AccessDenied, errkind.AccessDenied.Error()},
+		{"service unknown", dbus.Error{Name: "org.freedesktop.DBus.Error.ServiceUnknown", Body: []any{"The name was not provided by any .service files"}}, errkind.NoDaemon, errkind.NoDaemon.Error()},
+		{"no owner", dbus.Error{Name: "org.freedesktop.DBus.Error.NameHasNoOwner"}, errkind.NoDaemon, errkind.NoDaemon.Error()},
+		{"connection refused", refused, errkind.NoDaemon, "dial unix: connect: connection refused: " + errkind.NoDaemon.Error()},
+		{"socket missing", missing, errkind.NoDaemon, "dial unix: connect: no such file or directory: " + errkind.NoDaemon.Error()},
 		{"no reply", dbus.Error{Name: "org.freedesktop.DBus.Error.NoReply", Body: []any{"recipient disconnected"}}, nil, "speedia-updated did not answer: recipient disconnected"},
 		{"unknown name", dbus.Error{Name: "org.example.Other"}, nil, "org.example.Other"},
 		{"plain", errors.New("boom"), nil, "boom"},
 	}
-	all := []error{ErrNothingToDo, ErrBusy, ErrNotFound, ErrRefused, ErrInvalidArgument, ErrHeld, ErrBad, ErrAccessDenied, ErrNoDaemon}
+	all := []error{errkind.NothingToDo, errkind.Busy, errkind.NotFound, errkind.Refused, errkind.Invalid, errkind.Held, errkind.Bad, errkind.AccessDenied, errkind.NoDaemon}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mapError(fmt.Errorf("wrapped: %w", tt.err))

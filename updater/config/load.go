@@ -75,8 +75,19 @@ func dropinNames(dir string) ([]string, error) {
 // keeps its last good configuration.
 func Load(p Paths) (Config, []string, error) {
 	names, err := p.Files()
+	return loadFiles(names, Problems(err))
+}
+
+// LoadFiles is Load of the files given, in order, as Load reads those of
+// Paths.Files: missing files are skipped.
+func LoadFiles(names []string) (Config, []string, error) {
+	return loadFiles(names, nil)
+}
+
+// loadFiles reads names over Default(); errs are problems found already.
+func loadFiles(names []string, problems []*Error) (Config, []string, error) {
 	var errs []error
-	for _, e := range Problems(err) {
+	for _, e := range problems {
 		errs = append(errs, e)
 	}
 	var srcs []source

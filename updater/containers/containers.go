@@ -20,6 +20,7 @@ import (
 
 	"github.com/speedia/host/updater/client"
 	"github.com/speedia/host/updater/daemon"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/state"
 )
 
@@ -31,15 +32,8 @@ type (
 	SavedData = client.SavedData
 )
 
-// Error kinds a reply can carry.
-var (
-	ErrUsage    = errors.New("usage")
-	ErrNotFound = errors.New("not found")
-	ErrNothing  = errors.New("nothing to do")
-	ErrRefused  = errors.New("refused")
-)
-
-var kinds = map[string]error{"usage": ErrUsage, "not-found": ErrNotFound, "nothing": ErrNothing, "refused": ErrRefused}
+// kinds are the error kinds a reply can carry, by their name on the wire.
+var kinds = map[string]*errkind.Kind{"usage": errkind.Usage, "not-found": errkind.NotFound, "nothing": errkind.NothingToDo, "refused": errkind.Refused}
 
 // Reply is the helper's answer to one operation.
 type Reply struct {
@@ -72,20 +66,18 @@ func (r *Reply) SetError(err error) {
 	}
 }
 
-// Err is the reply's error, wrapping the daemon's sentinel for its kind.
+// Err is the reply's error, wrapping its kind. A usage error of the helper
+// is the daemon's caller's invalid argument.
 func (r Reply) Err() error {
 	if r.Error == "" {
 		return nil
 	}
-	switch r.Kind {
-	case "not-found":
-		return fmt.Errorf("%w: %s", daemon.ErrNotFound, r.Error)
-	case "nothing":
-		return fmt.Errorf("%w: %s", daemon.ErrNothing, r.Error)
-	case "refused":
-		return fmt.Errorf("%w: %s", daemon.ErrRefused, r.Error)
-	case "usage":
-		return fmt.Errorf("%w: %s", daemon.ErrInvalid, r.Error)
+	k := kinds[r.Kind]
+	switch {
+	case k == errkind.Usage:
+		return fmt.Errorf("%w: %s", errkind.Invalid, r.Error)
+	case k != nil:
+		return fmt.Errorf("%w: %s", k, r.Error)
 	}
 	return errors.New(r.Error)
 }
@@ -198,7 +190,7 @@ func (x *Exec) remember(run *Run) {
 func (x *Exec) busy() error {
 	switch p := x.View().State.Phase(); p {
 	case state.Rebooting, state.Verifying, state.RollingBack:
-		return fmt.Errorf("%w: the host is %s; try again once it is idle", daemon.ErrBusy, p)
+		return fmt.Errorf("%w: the host is %s; try again once it is idle", errkind.Busy, p)
 	}
 	return nil
 }

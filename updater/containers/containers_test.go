@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/speedia/host/updater/daemon"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/state"
 )
 
@@ -22,10 +23,10 @@ func TestReplyKindsMapToDaemonErrors(t *testing.T) {
 		err  error
 		want error
 	}{
-		{fmt.Errorf("%w: container x", ErrNotFound), daemon.ErrNotFound},
-		{fmt.Errorf("%w: already runs", ErrNothing), daemon.ErrNothing},
-		{fmt.Errorf("%w: unit", ErrRefused), daemon.ErrRefused},
-		{fmt.Errorf("%w: bad", ErrUsage), daemon.ErrInvalid},
+		{fmt.Errorf("%w: container x", errkind.NotFound), errkind.NotFound},
+		{fmt.Errorf("%w: already runs", errkind.NothingToDo), errkind.NothingToDo},
+		{fmt.Errorf("%w: unit", errkind.Refused), errkind.Refused},
+		{fmt.Errorf("%w: bad", errkind.Usage), errkind.Invalid},
 	}
 	for _, tt := range tests {
 		r := Failure(tt.err)
@@ -33,7 +34,7 @@ func TestReplyKindsMapToDaemonErrors(t *testing.T) {
 			t.Errorf("%v -> %v, want %v", tt.err, got, tt.want)
 		}
 	}
-	if err := Failure(errors.New("podman down")).Err(); err == nil || errors.Is(err, daemon.ErrNotFound) {
+	if err := Failure(errors.New("podman down")).Err(); err == nil || errors.Is(err, errkind.NotFound) {
 		t.Errorf("plain error -> %v", err)
 	}
 	if (Reply{}).Err() != nil {
@@ -120,7 +121,7 @@ func TestExecEmptyInventoryRunsNothing(t *testing.T) {
 func TestExecUpgradeRefusedDuringReboot(t *testing.T) {
 	path, argsFile, _ := helper(t, `{}`)
 	x, _ := newExec(t, path, state.Rebooting)
-	if _, err := x.Upgrade(context.Background(), "db", "img"); !errors.Is(err, daemon.ErrBusy) {
+	if _, err := x.Upgrade(context.Background(), "db", "img"); !errors.Is(err, errkind.Busy) {
 		t.Fatalf("err = %v, want busy", err)
 	}
 	if _, err := os.Stat(argsFile); !os.IsNotExist(err) {

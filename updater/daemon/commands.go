@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/state"
@@ -43,7 +44,7 @@ func (d *Daemon) call(ctx context.Context, do func(ctx context.Context) (any, er
 // instead of queueing them behind minutes of apt.
 func (d *Daemon) notBusy() error {
 	if v := d.View(); v.Busy() {
-		return fmt.Errorf("%w: %s is running", ErrBusy, v.State.Phase())
+		return fmt.Errorf("%w: %s is running", errkind.Busy, v.State.Phase())
 	}
 	return nil
 }
@@ -56,7 +57,7 @@ func (d *Daemon) Check(ctx context.Context) (int, error) {
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if p := d.st.Phase(); p != state.Idle && p != state.Pending {
-			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
+			return 0, fmt.Errorf("%w: the host is %s", errkind.Busy, p)
 		}
 		changes, _, err := d.check(ctx, false)
 		if perr := d.planNow(ctx); perr != nil {
@@ -76,7 +77,7 @@ func (d *Daemon) Apply(ctx context.Context) (int, error) {
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if p := d.st.Phase(); p != state.Idle && p != state.Pending {
-			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
+			return 0, fmt.Errorf("%w: the host is %s", errkind.Busy, p)
 		}
 		_, n, err := d.check(ctx, true)
 		if perr := d.planNow(ctx); perr != nil {
@@ -106,10 +107,10 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		now := d.Clock.Now()
 		if d.st.Phase() == state.Rebooting {
-			return time.Time{}, fmt.Errorf("%w: a reboot is already scheduled for %s; cancel it first", ErrBusy, d.st.Plan().At.Format(time.RFC3339))
+			return time.Time{}, fmt.Errorf("%w: a reboot is already scheduled for %s; cancel it first", errkind.Busy, d.st.Plan().At.Format(time.RFC3339))
 		}
 		if d.st.Phase() != state.Pending || d.st.Pending() == nil {
-			return time.Time{}, fmt.Errorf("%w: no update is staged", ErrNothing)
+			return time.Time{}, fmt.Errorf("%w: no update is staged", errkind.NothingToDo)
 		}
 		var at time.Time // zero: next window
 		switch when {
@@ -119,7 +120,7 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 		default:
 			t, err := time.Parse(time.RFC3339, when)
 			if err != nil {
-				return time.Time{}, fmt.Errorf("%w: %q is not \"now\", \"next-window\" or an RFC 3339 time", ErrInvalid, when)
+				return time.Time{}, fmt.Errorf("%w: %q is not \"now\", \"next-window\" or an RFC 3339 time", errkind.Invalid, when)
 			}
 			at = t
 		}
@@ -130,7 +131,7 @@ func (d *Daemon) Reboot(ctx context.Context, when string) (time.Time, error) {
 			return time.Time{}, err
 		}
 		if plan := d.st.Plan(); d.st.Phase() == state.Pending && plan.At.IsZero() {
-			return time.Time{}, fmt.Errorf("%w: %s", ErrNothing, plan.Reason)
+			return time.Time{}, fmt.Errorf("%w: %s", errkind.NothingToDo, plan.Reason)
 		}
 		return d.st.Plan().At, nil
 	})
@@ -148,7 +149,7 @@ func (d *Daemon) CancelReboot(ctx context.Context) error {
 			}
 		case d.st.Phase() == state.Pending && !d.st.Plan().At.IsZero():
 		default:
-			return nil, fmt.Errorf("%w: no reboot is planned", ErrNothing)
+			return nil, fmt.Errorf("%w: no reboot is planned", errkind.NothingToDo)
 		}
 		p := d.st.Pending()
 		inv := d.st.Workload().Inventory
@@ -171,11 +172,11 @@ func (d *Daemon) Rollback(ctx context.Context, n int, when string) (int, error) 
 		return 0, err
 	}
 	if when != "" && when != "now" {
-		return 0, fmt.Errorf("%w: rollback reboots \"now\" or not at all (\"\"), not %q", ErrInvalid, when)
+		return 0, fmt.Errorf("%w: rollback reboots \"now\" or not at all (\"\"), not %q", errkind.Invalid, when)
 	}
 	v, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if p := d.st.Phase(); p != state.Idle && p != state.Pending {
-			return 0, fmt.Errorf("%w: the host is %s", ErrBusy, p)
+			return 0, fmt.Errorf("%w: the host is %s", errkind.Busy, p)
 		}
 		target := n
 		switch good := d.st.Track().LastGood; {
@@ -204,7 +205,7 @@ func (d *Daemon) Rollback(ctx context.Context, n int, when string) (int, error) 
 		if err != nil {
 			d.restoreWorkload(ctx, stopped, "the rollback failed")
 			if isNotFound(err) {
-				return 0, fmt.Errorf("%w: %w", ErrNotFound, err)
+				return 0, fmt.Errorf("%w: %w", errkind.NotFound, err)
 			}
 			return 0, err
 		}
@@ -241,7 +242,7 @@ func (d *Daemon) Hold(ctx context.Context, reason string, until time.Time) error
 	}
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if !until.IsZero() && !until.After(d.Clock.Now()) {
-			return nil, fmt.Errorf("%w: the hold would end in the past (%s)", ErrInvalid, until.Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: the hold would end in the past (%s)", errkind.Invalid, until.Format(time.RFC3339))
 		}
 		d.st.SetHold(state.Hold{Reason: reason, Until: until})
 		r := history.Record{Event: history.Held, Detail: reason}
@@ -258,7 +259,7 @@ func (d *Daemon) Hold(ctx context.Context, reason string, until time.Time) error
 func (d *Daemon) Unhold(ctx context.Context) error {
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if d.st.Hold() == nil {
-			return nil, fmt.Errorf("%w: updates are not held", ErrNothing)
+			return nil, fmt.Errorf("%w: updates are not held", errkind.NothingToDo)
 		}
 		d.st.Unhold()
 		d.record(history.Record{Event: history.Unheld})
@@ -273,9 +274,9 @@ func (d *Daemon) ClearBad(ctx context.Context, id string) error {
 	_, err := d.call(ctx, func(ctx context.Context) (any, error) {
 		if !d.st.ClearBad(id) {
 			if id == "" {
-				return nil, fmt.Errorf("%w: no update is marked bad", ErrNothing)
+				return nil, fmt.Errorf("%w: no update is marked bad", errkind.NothingToDo)
 			}
-			return nil, fmt.Errorf("%w: no bad update %q", ErrNotFound, id)
+			return nil, fmt.Errorf("%w: no bad update %q", errkind.NotFound, id)
 		}
 		d.st.ScheduleCheck(d.Clock.Now()) // look again at once
 		d.record(history.Record{Event: history.BadCleared, Update: id})
@@ -310,4 +311,4 @@ func (d *Daemon) Snapshots(ctx context.Context) ([]snapshot.Snapshot, error) {
 	return d.Engine.List(ctx)
 }
 
-func isNotFound(err error) bool { return errors.Is(err, snapshot.ErrNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, errkind.NotFound) }

@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,16 +16,6 @@ import (
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/state"
 	"github.com/speedia/host/updater/strategy"
-)
-
-// Errors the API maps to D-Bus error names.
-var (
-	ErrBusy     = errors.New("busy")
-	ErrNothing  = errors.New("nothing to do")
-	ErrNotFound = errors.New("not found")
-	ErrInvalid  = errors.New("invalid argument")
-	ErrBad      = errors.New("bad update")
-	ErrRefused  = errors.New("refused")
 )
 
 // Rebooter schedules reboots (logind).

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/state"
@@ -149,7 +150,7 @@ func TestHealthFailureRollsBackAndMarksBad(t *testing.T) {
 	// The same package set is offered again: not staged.
 	stages := h.eng.stages
 	_, err := h.d.Check(context.Background())
-	if !errors.Is(err, ErrBad) || h.eng.stages != stages {
+	if !errors.Is(err, errkind.Bad) || h.eng.stages != stages {
 		t.Fatalf("check of a bad update: err %v, stages %d -> %d", err, stages, h.eng.stages)
 	}
 	// A newer update is a different set and is staged.
@@ -349,7 +350,7 @@ func TestRollbackCommand(t *testing.T) {
 	if v := h.wait("idle", phaseIs(state.Idle)); v.State.Pending() != nil {
 		t.Fatal("pending kept after rollback")
 	}
-	if _, err := h.d.Rollback(context.Background(), 9, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := h.d.Rollback(context.Background(), 9, ""); !errors.Is(err, errkind.NotFound) {
 		t.Fatalf("rollback to a missing snapshot: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/snapshot"
 )
@@ -49,7 +50,7 @@ func (e *fakeEngine) Check(context.Context) ([]pkgver.Change, error) {
 		return nil, e.checkErr
 	}
 	if len(e.updates) == 0 {
-		return nil, snapshot.ErrNothingToDo
+		return nil, errkind.NothingToDo
 	}
 	return append([]pkgver.Change(nil), e.updates...), nil
 }
@@ -62,7 +63,7 @@ func (e *fakeEngine) Stage(_ context.Context, opt snapshot.StageOptions) (*snaps
 		return nil, e.stageErr
 	}
 	if len(e.updates) == 0 {
-		return nil, snapshot.ErrNothingToDo
+		return nil, errkind.NothingToDo
 	}
 	if opt.Log != nil {
 		io.WriteString(opt.Log, "Unpacking app (2.0-1)\nSetting up app (2.0-1)\n")
@@ -87,7 +88,7 @@ func (e *fakeEngine) Rollback(_ context.Context, n int) (*snapshot.Snapshot, err
 			return &s, nil
 		}
 	}
-	return nil, fmt.Errorf("snapshot %d: %w", n, snapshot.ErrNotFound)
+	return nil, fmt.Errorf("snapshot %d: %w", n, errkind.NotFound)
 }
 
 func (e *fakeEngine) MarkGood(_ context.Context, n int) error {
@@ -100,7 +101,7 @@ func (e *fakeEngine) MarkGood(_ context.Context, n int) error {
 			return nil
 		}
 	}
-	return snapshot.ErrNotFound
+	return errkind.NotFound
 }
 
 func (e *fakeEngine) Cleanup(context.Context, int) ([]int, error) { return nil, nil }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/msgid"
 	"github.com/speedia/host/updater/pkgver"
@@ -68,13 +69,13 @@ func refused(_ []pkgver.Change, _ int, err error) error {
 func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, error) {
 	now := d.Clock.Now()
 	if err := d.st.StartCheck(now); err != nil {
-		return nil, 0, fmt.Errorf("%w: %w", ErrBusy, err)
+		return nil, 0, fmt.Errorf("%w: %w", errkind.Busy, err)
 	}
 	d.publish(true)
 	changes, err := d.Engine.Check(ctx)
 	d.scheduleNextCheck(d.Clock.Now())
 	now = d.Clock.Now()
-	if errors.Is(err, snapshot.ErrNothingToDo) {
+	if errors.Is(err, errkind.NothingToDo) {
 		changes, err = nil, nil
 	}
 	if err != nil {
@@ -88,7 +89,7 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 		if err := d.st.CheckDone(now, "no updates", nil); err != nil {
 			return nil, 0, err
 		}
-		return nil, 0, ErrNothing
+		return nil, 0, errkind.NothingToDo
 	}
 	id := state.UpdateID(changes)
 	summary := state.ChangeSummary(changes)
@@ -106,7 +107,7 @@ func (d *Daemon) check(ctx context.Context, admin bool) ([]pkgver.Change, int, e
 		if err := d.st.CheckDone(now, result, nil); err != nil {
 			return nil, 0, err
 		}
-		return changes, 0, fmt.Errorf("%w: %s", ErrBad, result)
+		return changes, 0, fmt.Errorf("%w: %s", errkind.Bad, result)
 	case d.st.Held(now) && !admin:
 		result := fmt.Sprintf("%d updates held back: %s", len(changes), d.st.Hold().Reason)
 		if err := d.st.CheckDone(now, result, nil); err != nil {

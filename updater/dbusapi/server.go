@@ -22,6 +22,7 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 
 	"github.com/speedia/host/updater/daemon"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/state"
@@ -36,17 +37,8 @@ const (
 	AdminGroup = "speedia-admin"
 )
 
-// Error names the CLI maps to exit codes.
-const (
-	ErrNothingToDo = "org.speedia.Update1.Error.NothingToDo"
-	ErrBusy        = "org.speedia.Update1.Error.Busy"
-	ErrNotFound    = "org.speedia.Update1.Error.NotFound"
-	ErrRefused     = "org.speedia.Update1.Error.Refused"
-	ErrInvalid     = "org.speedia.Update1.Error.InvalidArgument"
-	ErrBad         = "org.speedia.Update1.Error.Bad"
-	ErrFailed      = "org.speedia.Update1.Error.Failed"
-	ErrAccess      = "org.freedesktop.DBus.Error.AccessDenied"
-)
+// The error names are those of updater/errkind: dbusError maps an error's
+// kind to its name, and anything else to errkind.FailedName.
 
 //go:embed org.speedia.Update1.xml
 var interfaceXML string
@@ -245,12 +237,12 @@ func (s *Server) Progress(line string) {
 func (s *Server) authorize(sender dbus.Sender) *dbus.Error {
 	var uid uint32
 	if err := s.conn.BusObject().Call("org.freedesktop.DBus.GetConnectionUnixUser", 0, string(sender)).Store(&uid); err != nil {
-		return dbus.NewError(ErrAccess, []any{"cannot identify the caller: " + err.Error()})
+		return dbus.NewError(errkind.AccessDenied.DBusName(), []any{"cannot identify the caller: " + err.Error()})
 	}
 	if uid == 0 || inAdminGroup(uid) {
 		return nil
 	}
-	return dbus.NewError(ErrAccess, []any{fmt.Sprintf("uid %d may not change updates: run as root or as a member of %s", uid, AdminGroup)})
+	return dbus.NewError(errkind.AccessDenied.DBusName(), []any{fmt.Sprintf("uid %d may not change updates: run as root or as a member of %s", uid, AdminGroup)})
 }
 
 func inAdminGroup(uid uint32) bool {
@@ -266,27 +258,12 @@ func inAdminGroup(uid uint32) bool {
 	return err == nil && slices.Contains(ids, g.Gid)
 }
 
-// dbusError maps the daemon's errors to the API's error names.
+// dbusError maps the daemon's errors to the API's error names, by kind.
 func dbusError(err error) *dbus.Error {
 	if err == nil {
 		return nil
 	}
-	name := ErrFailed
-	switch {
-	case errors.Is(err, daemon.ErrNothing), errors.Is(err, snapshot.ErrNothingToDo):
-		name = ErrNothingToDo
-	case errors.Is(err, daemon.ErrBusy), errors.Is(err, snapshot.ErrBusy):
-		name = ErrBusy
-	case errors.Is(err, daemon.ErrNotFound), errors.Is(err, snapshot.ErrNotFound):
-		name = ErrNotFound
-	case errors.Is(err, daemon.ErrInvalid):
-		name = ErrInvalid
-	case errors.Is(err, daemon.ErrBad):
-		name = ErrBad
-	case errors.Is(err, snapshot.ErrRefused), errors.Is(err, daemon.ErrRefused):
-		name = ErrRefused
-	}
-	return dbus.NewError(name, []any{err.Error()})
+	return dbus.NewError(errkind.DBusName(err), []any{err.Error()})
 }
 
 // methods holds the exported methods (godbus exports every method of the
@@ -298,7 +275,7 @@ func (m methods) Check(sender dbus.Sender) (uint32, *dbus.Error) {
 		return 0, e
 	}
 	n, err := m.s.b.Check(m.s.ctx)
-	if errors.Is(err, daemon.ErrNothing) {
+	if errors.Is(err, errkind.NothingToDo) {
 		return 0, nil // "no updates" is an answer here, not an error
 	}
 	return uint32(n), dbusError(err)
@@ -391,7 +368,7 @@ func (m methods) Snapshots() (string, *dbus.Error) {
 	return string(b), dbusError(err)
 }
 
-var errNoContainers = fmt.Errorf("%w: container support is off (containers.enabled = false)", daemon.ErrRefused)
+var errNoContainers = fmt.Errorf("%w: container support is off (containers.enabled = false)", errkind.Refused)
 
 func (m methods) containerJSON(sender dbus.Sender, auth bool, call func(Containers) (any, error)) (string, *dbus.Error) {
 	if auth {

@@ -14,6 +14,7 @@ import (
 	"github.com/speedia/host/updater/client"
 	"github.com/speedia/host/updater/client/clienttest"
 	"github.com/speedia/host/updater/daemon"
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/snapshot"
 	"github.com/speedia/host/updater/state"
@@ -173,12 +174,12 @@ func TestMethodsAndErrors(t *testing.T) {
 		err  error
 		want error
 	}{
-		{daemon.ErrBusy, client.ErrBusy},
-		{daemon.ErrNothing, client.ErrNothingToDo},
-		{daemon.ErrNotFound, client.ErrNotFound},
-		{daemon.ErrBad, client.ErrBad},
-		{daemon.ErrInvalid, client.ErrInvalidArgument},
-		{snapshot.ErrRefused, client.ErrRefused},
+		{errkind.Busy, errkind.Busy},
+		{errkind.NothingToDo, errkind.NothingToDo},
+		{errkind.NotFound, errkind.NotFound},
+		{errkind.Bad, errkind.Bad},
+		{errkind.Invalid, errkind.Invalid},
+		{errkind.Refused, errkind.Refused},
 	} {
 		b.mu.Lock()
 		b.err = tc.err

@@ -5,19 +5,13 @@ package snapshot
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/speedia/host/updater/pkgver"
 )
 
-// Sentinel errors; backends wrap them with context.
-var (
-	ErrNothingToDo = errors.New("no updates available")
-	ErrBusy        = errors.New("another transaction is running")
-	ErrNotFound    = errors.New("snapshot not found")
-	ErrRefused     = errors.New("refused")
-)
+// Backends fail with the kinds of updater/errkind, wrapped with context:
+// NothingToDo, Busy, NotFound and Refused.
 
 // State is how far a snapshot got.
 type State string
@@ -75,7 +69,7 @@ type Engine interface {
 	// Check refreshes the package sources and lists what an update would change.
 	Check(ctx context.Context) ([]pkgver.Change, error)
 	// Stage applies all available updates in a new snapshot and makes it the
-	// next boot. ErrNothingToDo when there is nothing to update.
+	// next boot. errkind.NothingToDo when there is nothing to update.
 	Stage(ctx context.Context, opt StageOptions) (*StageResult, error)
 	// Rollback makes snapshot n (0: the one before the booted one) the next boot.
 	Rollback(ctx context.Context, n int) (*Snapshot, error)

@@ -60,7 +60,7 @@ func installedPackages(r io.Reader) (map[string]string, error) {
 func readPackages(root string) (map[string]string, error) {
 	f, err := os.Open(filepath.Join(root, dpkgStatusPath))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoStatus, err)
+		return nil, fmt.Errorf("%w: %w", errNoStatus, err)
 	}
 	defer f.Close()
 	return installedPackages(f)

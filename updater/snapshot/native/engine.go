@@ -37,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/etcmerge"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/run"
@@ -142,7 +143,7 @@ func (e *Engine) lock() (func(), error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", e.c.LockFile, snapshot.ErrBusy)
+		return nil, fmt.Errorf("lock %s: %w", e.c.LockFile, errkind.Busy)
 	}
 	return func() { f.Close() }, nil
 }
@@ -151,7 +152,7 @@ func (e *Engine) lock() (func(), error) {
 func (e *Engine) List(ctx context.Context) ([]snapshot.Snapshot, error) {
 	ents, err := os.ReadDir(e.c.Snapshots)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("no %s: this is not a Speedia host, or the snapshots subvolume is not mounted: %w", e.c.Snapshots, snapshot.ErrNotFound)
+		return nil, fmt.Errorf("no %s: this is not a Speedia host, or the snapshots subvolume is not mounted: %w", e.c.Snapshots, errkind.NotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
@@ -284,7 +285,7 @@ func (e *Engine) Stage(ctx context.Context, opt snapshot.StageOptions) (res *sna
 		return nil, err
 	}
 	if len(planned) == 0 {
-		return nil, snapshot.ErrNothingToDo
+		return nil, fmt.Errorf("%w: no updates available", errkind.NothingToDo)
 	}
 
 	e.step(StepInhibit)
@@ -347,7 +348,7 @@ func (e *Engine) Stage(ctx context.Context, opt snapshot.StageOptions) (res *sna
 	}
 	changes := pkgver.Diff(before, after)
 	if len(changes) == 0 {
-		return nil, snapshot.ErrNothingToDo
+		return nil, fmt.Errorf("%w: no updates available", errkind.NothingToDo)
 	}
 	kBefore, err := kernelFingerprint(e.rootOf(booted.Number))
 	if err != nil {
@@ -550,16 +551,16 @@ func (e *Engine) Rollback(ctx context.Context, n int) (*snapshot.Snapshot, error
 	if n == 0 {
 		var ok bool
 		if target, ok = snapshot.Previous(list, booted.Number); !ok {
-			return nil, fmt.Errorf("rollback: no snapshot before the booted %d: %w", booted.Number, snapshot.ErrNotFound)
+			return nil, fmt.Errorf("rollback: no snapshot before the booted %d: %w", booted.Number, errkind.NotFound)
 		}
 	} else {
 		var ok bool
 		if target, ok = snapshot.Find(list, n); !ok {
-			return nil, fmt.Errorf("rollback to %d: %w", n, snapshot.ErrNotFound)
+			return nil, fmt.Errorf("rollback to %d: %w", n, errkind.NotFound)
 		}
 	}
 	if target.State != snapshot.StateReady {
-		return nil, fmt.Errorf("rollback to %d: it is %s, not a complete snapshot made by Speedia: %w", target.Number, target.State, snapshot.ErrRefused)
+		return nil, fmt.Errorf("rollback to %d: it is %s, not a complete snapshot made by Speedia: %w", target.Number, target.State, errkind.Refused)
 	}
 
 	e.step(StepEtc)
@@ -594,10 +595,10 @@ func (e *Engine) MarkGood(ctx context.Context, n int) error {
 	path := filepath.Join(e.dir(n), "info.xml")
 	in, err := readInfo(path)
 	if err != nil {
-		return fmt.Errorf("mark %d good: %w", n, errors.Join(snapshot.ErrNotFound, err))
+		return fmt.Errorf("mark %d good: %w", n, errors.Join(errkind.NotFound, err))
 	}
 	if in.get("speedia.state") != string(snapshot.StateReady) {
-		return fmt.Errorf("mark %d good: not a complete snapshot: %w", n, snapshot.ErrRefused)
+		return fmt.Errorf("mark %d good: not a complete snapshot: %w", n, errkind.Refused)
 	}
 	in.set("speedia.good", "yes")
 	if err := writeInfo(path, in); err != nil {

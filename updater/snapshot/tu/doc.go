@@ -9,7 +9,7 @@
 //     `snapper --jsonout list`, /run/reboot-needed, and the package lists of the
 //     old and new snapshot (`rpm --root /.snapshots/N/snapshot -qa`).
 //     t-u exits 0 without a new snapshot when zypper has nothing to update; the
-//     engine sees the default snapshot unchanged and returns ErrNothingToDo.
+//     engine sees the default snapshot unchanged and returns errkind.NothingToDo.
 //   - Check runs `zypper refresh` and `zypper --xmlout dup --dry-run` on the
 //     running system: t-u has no check verb, but zypper skips its read-only
 //     root guard for dry runs, and t-u itself decides "nothing to update" from

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/run"
 	"github.com/speedia/host/updater/snapshot"
@@ -109,7 +110,7 @@ func (e *Engine) Stage(ctx context.Context, opt snapshot.StageOptions) (*snapsho
 	}
 	// t-u deletes its snapshot and exits 0 when zypper has nothing to update.
 	if prev, ok := defaultOf(before); ok && prev.Number == next.Number {
-		return nil, fmt.Errorf("stage: %w", snapshot.ErrNothingToDo)
+		return nil, fmt.Errorf("stage: %w: no updates available", errkind.NothingToDo)
 	}
 	if next.State != snapshot.StateReady {
 		return nil, fmt.Errorf("stage: new default snapshot %d is %s", next.Number, next.State)
@@ -189,25 +190,25 @@ func (e *Engine) Rollback(ctx context.Context, n int) (*snapshot.Snapshot, error
 // newest ready snapshot older than the booted one.
 func rollbackTarget(list []snapshot.Snapshot, n int) (snapshot.Snapshot, error) {
 	if n < 0 {
-		return snapshot.Snapshot{}, fmt.Errorf("snapshot %d: %w", n, snapshot.ErrNotFound)
+		return snapshot.Snapshot{}, fmt.Errorf("snapshot %d: %w", n, errkind.NotFound)
 	}
 	if n == 0 {
 		booted, ok := snapshot.Booted(list)
 		if !ok {
-			return snapshot.Snapshot{}, fmt.Errorf("booted snapshot: %w", snapshot.ErrNotFound)
+			return snapshot.Snapshot{}, fmt.Errorf("booted snapshot: %w", errkind.NotFound)
 		}
 		prev, ok := snapshot.Previous(list, booted.Number)
 		if !ok {
-			return snapshot.Snapshot{}, fmt.Errorf("ready snapshot before %d: %w", booted.Number, snapshot.ErrNotFound)
+			return snapshot.Snapshot{}, fmt.Errorf("ready snapshot before %d: %w", booted.Number, errkind.NotFound)
 		}
 		return prev, nil
 	}
 	s, ok := snapshot.Find(list, n)
 	if !ok {
-		return snapshot.Snapshot{}, fmt.Errorf("snapshot %d: %w", n, snapshot.ErrNotFound)
+		return snapshot.Snapshot{}, fmt.Errorf("snapshot %d: %w", n, errkind.NotFound)
 	}
 	if s.State != snapshot.StateReady {
-		return snapshot.Snapshot{}, fmt.Errorf("snapshot %d is %s: %w", n, s.State, snapshot.ErrRefused)
+		return snapshot.Snapshot{}, fmt.Errorf("snapshot %d is %s: %w", n, s.State, errkind.Refused)
 	}
 	return s, nil
 }
@@ -221,10 +222,10 @@ func (e *Engine) MarkGood(ctx context.Context, n int) error {
 	}
 	s, ok := snapshot.Find(list, n)
 	if !ok {
-		return fmt.Errorf("mark good: snapshot %d: %w", n, snapshot.ErrNotFound)
+		return fmt.Errorf("mark good: snapshot %d: %w", n, errkind.NotFound)
 	}
 	if s.State != snapshot.StateReady {
-		return fmt.Errorf("mark good: snapshot %d is %s: %w", n, s.State, snapshot.ErrRefused)
+		return fmt.Errorf("mark good: snapshot %d is %s: %w", n, s.State, errkind.Refused)
 	}
 	if err := e.snapper(ctx, "modify", "--userdata", goodKey+"=yes", strconv.Itoa(n)); err != nil {
 		return fmt.Errorf("mark good: %w", err)
@@ -237,7 +238,7 @@ func (e *Engine) MarkGood(ctx context.Context, n int) error {
 // snapshots are never touched.
 func (e *Engine) Cleanup(ctx context.Context, keep int) ([]int, error) {
 	if keep < 0 {
-		return nil, fmt.Errorf("cleanup: keep %d: %w", keep, snapshot.ErrRefused)
+		return nil, fmt.Errorf("cleanup: keep %d: %w", keep, errkind.Refused)
 	}
 	// A running t-u owns its in-progress snapshot; leave everything alone.
 	if err := e.busy(); err != nil {
@@ -333,7 +334,7 @@ func (e *Engine) snapper(ctx context.Context, args ...string) error {
 
 // zypper runs zypper, accepting its informational exit codes 102 and 103
 // (zypper(8), EXIT CODES) and mapping 7, "ZYPP library is locked", to
-// ErrBusy.
+// errkind.Busy.
 func (e *Engine) zypper(ctx context.Context, args ...string) ([]byte, error) {
 	out, err := e.Runner.Run(ctx, run.Cmd{Name: "zypper", Args: args})
 	var ee *run.ExitError
@@ -342,7 +343,7 @@ func (e *Engine) zypper(ctx context.Context, args ...string) ([]byte, error) {
 		case 102, 103:
 			return out, nil
 		case 7:
-			return nil, fmt.Errorf("%w: %w", snapshot.ErrBusy, err)
+			return nil, fmt.Errorf("%w: %w", errkind.Busy, err)
 		}
 		if msg := zypperErrors(out); msg != "" {
 			return nil, fmt.Errorf("%w: %s", err, msg)
@@ -385,10 +386,10 @@ func (e *Engine) ready() error {
 	return e.busy()
 }
 
-// busy fails with ErrBusy while t-u runs.
+// busy fails with errkind.Busy while t-u runs.
 func (e *Engine) busy() error {
 	if e.tuRunning() {
-		return fmt.Errorf("transactional-update holds %s: %w", e.LockFile, snapshot.ErrBusy)
+		return fmt.Errorf("transactional-update holds %s: %w", e.LockFile, errkind.Busy)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/pkgver"
 	"github.com/speedia/host/updater/run"
 	"github.com/speedia/host/updater/snapshot"
@@ -92,7 +93,7 @@ func TestCheck(t *testing.T) {
 		{"dup", "zypper --non-interactive --xmlout --no-cd dup --dry-run --auto-agree-with-product-licenses",
 			run.Answer{Stdout: readTestdata(t, "zypper-dup.xml"), Code: 102}, 4, nil},
 		{"dup", "zypper --non-interactive --xmlout --no-cd dup --dry-run --auto-agree-with-product-licenses",
-			run.Answer{Code: 7, Stderr: "System management is locked"}, 0, snapshot.ErrBusy},
+			run.Answer{Code: 7, Stderr: "System management is locked"}, 0, errkind.Busy},
 	}
 	for i, tt := range tests {
 		t.Run(strconv.Itoa(i)+"-"+tt.method, func(t *testing.T) {
@@ -118,8 +119,8 @@ func TestCheckRefusesWhileTURuns(t *testing.T) {
 	fake := &run.Fake{}
 	e := newEngine(t, fake, &fakeUnits{})
 	holdLock(t, e)
-	if _, err := e.Check(context.Background()); !errors.Is(err, snapshot.ErrBusy) {
-		t.Fatalf("err %v, want ErrBusy", err)
+	if _, err := e.Check(context.Background()); !errors.Is(err, errkind.Busy) {
+		t.Fatalf("err %v, want errkind.Busy", err)
 	}
 	checkCalls(t, fake)
 }
@@ -219,7 +220,7 @@ func TestStageFailure(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	if errors.Is(err, snapshot.ErrNothingToDo) || errors.Is(err, snapshot.ErrBusy) {
+	if errors.Is(err, errkind.NothingToDo) || errors.Is(err, errkind.Busy) {
 		t.Errorf("error %v claims a sentinel", err)
 	}
 	// Nothing read after the failure: no claim about a new snapshot.
@@ -247,8 +248,8 @@ func TestStageNothingToDo(t *testing.T) {
 	e := newEngine(t, fake, &fakeUnits{}) // exit 0, snapshots unchanged
 	var log bytes.Buffer
 	res, err := e.Stage(context.Background(), snapshot.StageOptions{Log: &log})
-	if !errors.Is(err, snapshot.ErrNothingToDo) || res != nil {
-		t.Fatalf("got %+v, %v; want ErrNothingToDo", res, err)
+	if !errors.Is(err, errkind.NothingToDo) || res != nil {
+		t.Fatalf("got %+v, %v; want errkind.NothingToDo", res, err)
 	}
 	checkCalls(t, fake, listCmd, journalCmd("speedia-tu-stage-1734480000.service"), listCmd)
 	if !strings.Contains(log.String(), "zypper: nothing to update") {
@@ -261,8 +262,8 @@ func TestStageRefusals(t *testing.T) {
 		fake, units := &run.Fake{}, &fakeUnits{}
 		e := newEngine(t, fake, units)
 		holdLock(t, e)
-		if _, err := e.Stage(context.Background(), snapshot.StageOptions{}); !errors.Is(err, snapshot.ErrBusy) {
-			t.Fatalf("err %v, want ErrBusy", err)
+		if _, err := e.Stage(context.Background(), snapshot.StageOptions{}); !errors.Is(err, errkind.Busy) {
+			t.Fatalf("err %v, want errkind.Busy", err)
 		}
 		checkCalls(t, fake)
 		if len(units.names) != 0 {
@@ -276,7 +277,7 @@ func TestStageRefusals(t *testing.T) {
 		if err := os.WriteFile(e.LockFile, []byte("99999999\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.Stage(context.Background(), snapshot.StageOptions{}); !errors.Is(err, snapshot.ErrNothingToDo) {
+		if _, err := e.Stage(context.Background(), snapshot.StageOptions{}); !errors.Is(err, errkind.NothingToDo) {
 			t.Fatalf("err %v, want to run and find nothing to do", err)
 		}
 	})
@@ -300,10 +301,10 @@ func TestRollback(t *testing.T) {
 	}{
 		{"previous of booted", 0, "3", nil},
 		{"explicit", 3, "3", nil},
-		{"foreign", 5, "", snapshot.ErrRefused},
-		{"staging", 6, "", snapshot.ErrRefused},
-		{"missing", 42, "", snapshot.ErrNotFound},
-		{"negative", -1, "", snapshot.ErrNotFound},
+		{"foreign", 5, "", errkind.Refused},
+		{"staging", 6, "", errkind.Refused},
+		{"missing", 42, "", errkind.NotFound},
+		{"negative", -1, "", errkind.NotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,9 +364,9 @@ func TestMarkGood(t *testing.T) {
 		wantErr error
 	}{
 		{4, "snapper modify --userdata speedia.good=yes 4", nil},
-		{5, "", snapshot.ErrRefused},
-		{6, "", snapshot.ErrRefused},
-		{42, "", snapshot.ErrNotFound},
+		{5, "", errkind.Refused},
+		{6, "", errkind.Refused},
+		{42, "", errkind.NotFound},
 	}
 	for _, tt := range tests {
 		fake := &run.Fake{Answers: map[string]run.Answer{
@@ -449,7 +450,7 @@ func TestCleanupErrors(t *testing.T) {
 	t.Run("negative keep", func(t *testing.T) {
 		fake := &run.Fake{}
 		e := newEngine(t, fake, &fakeUnits{})
-		if _, err := e.Cleanup(context.Background(), -1); !errors.Is(err, snapshot.ErrRefused) {
+		if _, err := e.Cleanup(context.Background(), -1); !errors.Is(err, errkind.Refused) {
 			t.Fatalf("err %v", err)
 		}
 		checkCalls(t, fake)
@@ -458,7 +459,7 @@ func TestCleanupErrors(t *testing.T) {
 		fake := &run.Fake{}
 		e := newEngine(t, fake, &fakeUnits{})
 		holdLock(t, e)
-		if _, err := e.Cleanup(context.Background(), 1); !errors.Is(err, snapshot.ErrBusy) {
+		if _, err := e.Cleanup(context.Background(), 1); !errors.Is(err, errkind.Busy) {
 			t.Fatalf("err %v", err)
 		}
 		checkCalls(t, fake)
