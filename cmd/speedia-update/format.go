@@ -134,6 +134,9 @@ func writeStatus(w io.Writer, st client.Status, staged time.Time, loc *time.Loca
 	if st.ConfigError != "" {
 		fmt.Fprintf(w, "\nWarning: the configuration on disk is not in force: %s\n", st.ConfigError)
 	}
+	if len(st.RestartNeeded) > 0 {
+		fmt.Fprintf(w, "\nWarning: changed keys take effect only after 'systemctl restart speedia-updated': %s\n", strings.Join(st.RestartNeeded, ", "))
+	}
 }
 
 func snapNum(n uint32) string {

@@ -38,6 +38,7 @@ func pendingStatus() client.Status {
 		LastSuccess:      at("2026-11-15 03:20"),
 		BadUpdates:       []client.Bad{{ID: "3f9c2a", Summary: "curl 8.11.0-1 (snapshot 3, 2026-11-08): health check podman.service failed"}},
 		ConfigError:      "/etc/speedia/update.toml: line 4: unknown strategy \"nightly\"",
+		RestartNeeded:    []string{"metrics.listen"},
 	}
 }
 
@@ -66,6 +67,8 @@ Bad updates (never staged again until speedia-update clear-bad ID):
   3f9c2a  curl 8.11.0-1 (snapshot 3, 2026-11-08): health check podman.service failed
 
 Warning: the configuration on disk is not in force: /etc/speedia/update.toml: line 4: unknown strategy "nightly"
+
+Warning: changed keys take effect only after 'systemctl restart speedia-updated': metrics.listen
 `},
 		{"idle and held", client.Status{
 			Phase: "idle", Strategy: "manual", Booted: 4, LastGood: 4,

@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/speedia/host/tests/testhost"
 	"github.com/speedia/host/updater/run"
+	"github.com/speedia/host/updater/version"
 )
 
 func TestMain(m *testing.M) { testhost.Main(m) }
@@ -30,6 +34,7 @@ type status struct {
 	NextRebootReason string          `json:"next_reboot_reason"`
 	LastCheckResult  string          `json:"last_check_result"`
 	LastError        string          `json:"last_error"`
+	RestartNeeded    []string        `json:"restart_needed"`
 	BadUpdates       []struct {
 		ID string `json:"id"`
 	} `json:"bad_updates"`
@@ -172,6 +177,46 @@ func TestDaemonCycle(t *testing.T) {
 	now := time.Now()
 	c.config(now.Add(-30 * time.Minute))
 	c.waitStatus("first check", 60*time.Second, func(s status) bool { return s.Phase == "idle" && s.LastCheckResult != "" })
+
+	t.Run("metrics and reload: the release version, and keys that need a restart", func(t *testing.T) {
+		hc := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", fmt.Sprintf("/proc/%d/root/run/speedia/metrics.sock", h.PID()))
+			}}}
+		resp, err := hc.Get("http://speedia/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `version="` + version.Version + `"`; !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+		drop := "/etc/speedia/update.d/90-metrics.toml"
+		if _, err := h.Direct(ctx, "mkdir", "-p", "/etc/speedia/update.d"); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.WriteFile(drop, "[metrics]\nlisten = \"127.0.0.1:9846\"\n"); err != nil {
+			t.Fatal(err)
+		}
+		out, code := c.cli("reload")
+		if code != 0 || !strings.Contains(out, "restart speedia-updated': metrics.listen") {
+			t.Fatalf("reload: exit %d: %s", code, out)
+		}
+		if s := c.status(); len(s.RestartNeeded) != 1 || s.RestartNeeded[0] != "metrics.listen" {
+			t.Fatalf("restart_needed %v", s.RestartNeeded)
+		}
+		if _, err := h.Direct(ctx, "rm", drop); err != nil {
+			t.Fatal(err)
+		}
+		if out, code := c.cli("reload"); code != 0 || strings.Contains(out, "restart") {
+			t.Fatalf("reload after undoing it: exit %d: %s", code, out)
+		}
+		if s := c.status(); len(s.RestartNeeded) != 0 {
+			t.Fatalf("restart_needed %v after undoing the change", s.RestartNeeded)
+		}
+	})
 
 	t.Run("unattended cycle in an open window", func(t *testing.T) {
 		if err := h.SetRepo("app2"); err != nil {
