@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -49,22 +50,15 @@ func checkClearBad(_ *cobra.Command, args []string) error {
 
 // completeBad offers the bad-update IDs with their summaries.
 func completeBad(e *env) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		c, err := e.client(cmd.Context())
+	return completeFirst(e, func(ctx context.Context, c *client.Client) ([]string, error) {
+		st, err := c.Status(ctx)
 		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		st, err := c.Status(cmd.Context())
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			return nil, err
 		}
 		var out []string
 		for _, b := range st.BadUpdates {
 			out = append(out, b.ID+"\t"+strings.ReplaceAll(b.Summary, "\t", " "))
 		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
+		return out, nil
+	})
 }

@@ -340,3 +340,24 @@ func TestCLITimeout(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// Shell completion offers the snapshots one could roll back to and the bad
+// update IDs, read from the daemon; nothing when it cannot be reached.
+func TestCompletion(t *testing.T) {
+	srv := startFake(t, "")
+	srv.SetProperty("BadUpdates", []struct{ ID, Summary string }{{"3f9c2a", "curl 8\t(snapshot 3)"}})
+	r := runCLI(t, "__complete", "clear-bad", "")
+	if r.code != 0 || !strings.Contains(r.stdout, "3f9c2a\tcurl 8 (snapshot 3)\n") {
+		t.Fatalf("clear-bad completion: %+v", r)
+	}
+	srv.Reply("Snapshots", `[{"number":3,"date":"2026-11-15T03:10:00+01:00","description":"update","state":"ready","booted":false},`+
+		`{"number":4,"date":"2026-11-22T03:10:00+01:00","description":"update","state":"ready","booted":true}]`)
+	r = runCLI(t, "__complete", "rollback", "")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "3\t2026-11-15 03:10 update\n") || strings.Contains(r.stdout, "4\t") {
+		t.Fatalf("rollback completion (snapshot 3, not the booted 4): %+v", r)
+	}
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+	if r := runCLI(t, "__complete", "clear-bad", ""); r.code != 0 || strings.TrimSpace(r.stdout) != ":4" {
+		t.Fatalf("completion without a daemon: %+v", r)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -84,6 +85,24 @@ func rebootWhen(s string, now time.Time, loc *time.Location) (string, error) {
 
 // completeSnapshots offers the snapshot numbers, described.
 func completeSnapshots(e *env) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return completeFirst(e, func(ctx context.Context, c *client.Client) ([]string, error) {
+		list, err := c.Snapshots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, s := range list {
+			if s.State == "ready" && !s.Booted {
+				out = append(out, fmt.Sprintf("%d\t%s %s", s.Number, past(s.Date, e.loc), s.Description))
+			}
+		}
+		return out, nil
+	})
+}
+
+// completeFirst completes the first argument with what list asks the
+// daemon for; nothing (and no file names) when it cannot be reached.
+func completeFirst(e *env, list func(context.Context, *client.Client) ([]string, error)) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -92,15 +111,9 @@ func completeSnapshots(e *env) func(*cobra.Command, []string, string) ([]string,
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		list, err := c.Snapshots(cmd.Context())
+		out, err := list(cmd.Context(), c)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		var out []string
-		for _, s := range list {
-			if s.State == "ready" && !s.Booted {
-				out = append(out, fmt.Sprintf("%d\t%s %s", s.Number, past(s.Date, e.loc), s.Description))
-			}
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
