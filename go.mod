@@ -8,6 +8,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/cyphar/filepath-securejoin v0.5.2
 	github.com/diskfs/go-diskfs v1.9.4
+	github.com/docker/docker v28.5.1+incompatible
 	github.com/godbus/dbus/v5 v5.2.4
 	github.com/hashicorp/go-version v1.9.0
 	github.com/klauspost/compress v1.18.5
@@ -17,6 +18,7 @@ require (
 	github.com/prometheus/common v0.66.1
 	github.com/spf13/cobra v1.10.1
 	github.com/ulikunitz/xz v0.5.15
+	go.etcd.io/bbolt v1.4.3
 	go.podman.io/common v0.67.1
 	go.podman.io/image/v5 v5.39.2
 	golang.org/x/sys v0.49.0
@@ -48,7 +50,6 @@ require (
 	github.com/distribution/reference v0.6.0 // indirect
 	github.com/djherbis/times v1.6.0 // indirect
 	github.com/docker/distribution v2.8.3+incompatible // indirect
-	github.com/docker/docker v28.5.1+incompatible // indirect
 	github.com/docker/docker-credential-helpers v0.9.4 // indirect
 	github.com/docker/go-connections v0.6.0 // indirect
 	github.com/docker/go-units v0.5.0 // indirect

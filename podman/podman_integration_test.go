@@ -475,7 +475,7 @@ func TestUpgradeKeepsDataAndRollsBack(t *testing.T) {
 	s := l.makeSite("on-failure")
 
 	t0 := time.Now()
-	rec, err := l.m.Upgrade(l.ctx, "site", podmantest.ImageV2)
+	rec, err := l.m.Upgrade(l.ctx, "site", podmantest.ImageV2, UpgradeOptions{})
 	if err != nil {
 		t.Fatalf("Upgrade: %v", err)
 	}
@@ -572,7 +572,7 @@ func TestBrokenUpgradeRollsBack(t *testing.T) {
 			s := l.makeSite("on-failure")
 
 			t0 := time.Now()
-			rec, err := l.m.Upgrade(l.ctx, "site", tc.image)
+			rec, err := l.m.Upgrade(l.ctx, "site", tc.image, UpgradeOptions{})
 			t.Logf("Upgrade took %v: %v", time.Since(t0), err)
 			if err == nil || !strings.Contains(err.Error(), tc.why) || !strings.Contains(err.Error(), "rolled back") || strings.Contains(err.Error(), "FAILED") {
 				t.Fatalf("Upgrade to a failing image: %v (record %v); want an error saying why (%s) and that it rolled back", err, rec, tc.why)
@@ -622,7 +622,7 @@ func TestUpgradeErrorsChangeNothing(t *testing.T) {
 		{"same image", "site", podmantest.ImageV1, errkind.NothingToDo, podmantest.ImageV1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec, err := l.m.Upgrade(l.ctx, tc.container, tc.image)
+			rec, err := l.m.Upgrade(l.ctx, tc.container, tc.image, UpgradeOptions{})
 			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.says) {
 				t.Errorf("Upgrade(%s, %s) = %v, %v; want %v naming %q", tc.container, tc.image, rec, err, tc.is, tc.says)
 			}
@@ -648,7 +648,7 @@ func TestUpgradeErrorsChangeNothing(t *testing.T) {
 	}
 
 	mustT(t, l.svc.Close())
-	_, err := l.m.Upgrade(l.ctx, "site", podmantest.ImageV2)
+	_, err := l.m.Upgrade(l.ctx, "site", podmantest.ImageV2, UpgradeOptions{})
 	if err == nil || !strings.Contains(err.Error(), l.svc.Socket) {
 		t.Errorf("Upgrade with the service stopped: %v; want an error naming %s", err, l.svc.Socket)
 	}
@@ -660,62 +660,125 @@ func TestUpgradeErrorsChangeNothing(t *testing.T) {
 	}
 }
 
-// TestUpgradeRestartAlways: an old container that podman-restart would
-// start at boot is not kept; its definition is, and Rollback recreates it.
-func TestUpgradeRestartAlways(t *testing.T) {
+// TestUpgradeKeepsLayerFiles: files a container wrote into its own layer
+// are not carried over yet, so an upgrade refuses it without force; with
+// force the old container keeps them, stopped and with its restart policy
+// disabled, so that nothing starts it at boot, and a rollback gets them
+// back with the policy. For every policy that starts containers.
+func TestUpgradeKeepsLayerFiles(t *testing.T) {
+	for _, restart := range []string{"always", "unless-stopped", "on-failure"} {
+		t.Run(restart, func(t *testing.T) { testUpgradeKeepsLayerFiles(t, restart) })
+	}
+}
+
+func testUpgradeKeepsLayerFiles(t *testing.T, restart string) {
 	l := newLab(t)
-	s := l.makeSite("always")
+	s := l.makeSite(restart)
+	l.pm("exec", "site", "sh", "-c", "mkdir -p /srv/site && echo customer > /srv/site/index.html && echo edited >> /etc/profile")
 
-	rec, err := l.m.Upgrade(l.ctx, "site", podmantest.ImageV2)
+	rec, err := l.m.Upgrade(l.ctx, "site", podmantest.ImageV2, UpgradeOptions{})
+	if !errors.Is(err, errkind.Refused) || !strings.Contains(err.Error(), "A /srv/site/index.html") || !strings.Contains(err.Error(), " /etc/profile") {
+		t.Fatalf("Upgrade without force = %v, %v; want refused, naming the files", rec, err)
+	}
+	if d := l.inspect("site"); d.ID != s.id || !running(d) {
+		t.Errorf("site after the refusal is %s running=%v, want %s running", d.ID, running(d), s.id)
+	}
+	if recs, left := l.records(), l.snapshotsLeft(); len(recs) != 0 || len(left) != 0 {
+		t.Errorf("after the refusal: records %v, snapshots %v; want none", recs, left)
+	}
+
+	rec, err = l.m.Upgrade(l.ctx, "site", podmantest.ImageV2, UpgradeOptions{Force: true})
 	if err != nil {
-		t.Fatalf("Upgrade: %v", err)
+		t.Fatalf("Upgrade with force: %v", err)
 	}
-	l.checkSite(s, "always", podmantest.ImageV2, "2")
-	if rec.Kept != "" || rec.KeepTag == "" {
-		t.Errorf("record Kept %q KeepTag %q; want no container kept, the image tagged", rec.Kept, rec.KeepTag)
+	t.Logf("layer %+v, kept %s, restart %+v", rec.Layer, rec.Kept, rec.KeptRestart)
+	l.checkSite(s, restart, podmantest.ImageV2, "2")
+	if want := []string{"A /etc/profile", "A /srv", "A /srv/site", "A /srv/site/index.html"}; rec.Layer.User != 4 || !slices.Equal(rec.Layer.Paths, want) {
+		t.Errorf("record layer %+v, want %q", rec.Layer, want)
 	}
-	if got := l.allNames(); !slices.Equal(got, []string{"site"}) {
-		t.Errorf("containers %v, want site only (the old one would start at boot)", got)
+	if rec.Kept == "" || rec.KeptRestart.Policy != restart {
+		t.Fatalf("record kept %q with restart %+v, want the old container kept, its policy %s remembered", rec.Kept, rec.KeptRestart, restart)
 	}
-	l.pm("image", "exists", rec.KeepTag)
-	if got := treeSum(t, s.vol); got != s.volSum {
-		t.Errorf("volume after the upgrade %s, want %s", got, s.volSum)
+	keptFile := func() string {
+		out := filepath.Join(t.TempDir(), "index.html")
+		l.pm("cp", rec.Kept+":/srv/site/index.html", out)
+		b, err := os.ReadFile(out)
+		mustT(t, err)
+		return string(b)
 	}
+	checkKept := func(when string) {
+		t.Helper()
+		old := l.inspect(rec.Kept)
+		if old.ID != s.id || running(old) {
+			t.Errorf("%s: kept %s is %s running=%v, want the old container, stopped", when, rec.Kept, old.ID, running(old))
+		}
+		if rp := old.HostConfig.RestartPolicy; rp != nil && rp.Name != "" && rp.Name != "no" {
+			t.Errorf("%s: kept container's restart policy %q, want disabled", when, rp.Name)
+		}
+		if got := keptFile(); got != "customer\n" {
+			t.Errorf("%s: the kept container's /srv/site/index.html is %q", when, got)
+		}
+	}
+	checkKept("after the upgrade")
 
-	// At boot only the new container comes back.
+	// A reboot: what podman-restart.service starts is the new container
+	// only; the kept one stays down with the customer's files.
 	mustT(t, l.svc.Reboot(l.ctx))
 	mustT(t, l.svc.RestartPolicyAlways(l.ctx))
-	if got := l.get(18080); got != "2" {
-		t.Errorf("after a reboot site serves %q, want 2", got)
+	if restart == "always" {
+		if got := l.get(18080); got != "2" {
+			t.Errorf("after a reboot site serves %q, want 2", got)
+		}
+	} else {
+		l.pm("start", "site")
 	}
-	mustT(t, os.WriteFile(filepath.Join(s.vol, "v2-only"), []byte("x"), 0o644))
+	checkKept("after a reboot")
 
 	if _, err := l.m.Rollback(l.ctx, "site"); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
-	d := l.inspect("site")
-	if d.Image != rec.OldImageID || !running(d) {
-		t.Errorf("site after the rollback runs image %s running=%v, want %s", d.Image, running(d), rec.OldImageID)
+	d := l.checkSite(s, restart, podmantest.ImageV1, "1")
+	if d.ID != s.id {
+		t.Errorf("site after the rollback is %s, want the old container %s", d.ID, s.id)
 	}
-	if rp := d.HostConfig.RestartPolicy; rp == nil || rp.Name != "always" {
-		t.Errorf("recreated site restart policy %+v, want always", rp)
-	}
-	if !slices.Contains(d.Config.Env, "USER_SET=1") || d.HostConfig.Memory != 64<<20 {
-		t.Errorf("recreated site env %q memory %d, want USER_SET=1 and 64 MiB", d.Config.Env, d.HostConfig.Memory)
-	}
-	if got := l.get(18080); got != "1" {
-		t.Errorf("after the rollback site serves %q, want 1", got)
-	}
-	if got := treeSum(t, s.vol); got != s.volSum {
-		t.Errorf("volume after the rollback %s, want %s", got, s.volSum)
+	if got := l.pm("exec", "site", "cat", "/srv/site/index.html"); got != "customer" {
+		t.Errorf("after the rollback /srv/site/index.html is %q, want customer", got)
 	}
 	if got := l.allNames(); !slices.Equal(got, []string{"site"}) {
 		t.Errorf("containers after the rollback %v, want site only", got)
 	}
-	if recs := l.records(); len(recs) != 0 {
-		t.Errorf("Records() after the rollback = %v, want none", recs)
+	if restart == "always" { // the policy given back works at boot
+		mustT(t, l.svc.Reboot(l.ctx))
+		mustT(t, l.svc.RestartPolicyAlways(l.ctx))
+		if got := l.get(18080); got != "1" {
+			t.Errorf("after the rollback and a reboot site serves %q, want 1", got)
+		}
+	}
+
+	// Upgraded again and pruned: the old container goes, the new one stays.
+	if restart != "always" {
+		return
+	}
+	rec, err = l.m.Upgrade(l.ctx, "site", podmantest.ImageV2, UpgradeOptions{Force: true})
+	if err != nil {
+		t.Fatalf("second Upgrade: %v", err)
+	}
+	if _, err := l.m.Prune(l.ctx, "site"); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	if got := l.allNames(); !slices.Equal(got, []string{"site"}) {
+		t.Errorf("containers after the prune %v, want site only", got)
+	}
+	if recs, left := l.records(), l.snapshotsLeft(); len(recs) != 0 || len(left) != 0 {
+		t.Errorf("after the prune: records %v, snapshots %v; want none", recs, left)
 	}
 	if _, err := l.svc.Podman(l.ctx, "image", "exists", rec.KeepTag); err == nil {
-		t.Errorf("image tag %s still there after the rollback", rec.KeepTag)
+		t.Errorf("image tag %s still there after the prune", rec.KeepTag)
+	}
+	if got := l.get(18080); got != "2" {
+		t.Errorf("after the prune site serves %q, want 2", got)
+	}
+	if _, err := l.m.Prune(l.ctx, "site"); !errors.Is(err, errkind.NotFound) {
+		t.Errorf("second Prune: %v, want not found", err)
 	}
 }

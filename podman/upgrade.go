@@ -20,9 +20,9 @@ import (
 	"github.com/speedia/host/updater/errkind"
 )
 
-// Record is a finished upgrade. Its old container (or, when Podman would
-// start that at boot, its definition) and the data snapshot taken before
-// the upgrade are kept until KeepUntil, for Rollback.
+// Record is a finished upgrade. Its old container (stopped, renamed, its
+// restart policy disabled) and the data snapshot taken before the upgrade
+// are kept until KeepUntil, for Rollback.
 type Record struct {
 	Name       string    `json:"name"`
 	At         time.Time `json:"at"`
@@ -33,9 +33,15 @@ type Record struct {
 	NewID      string    `json:"new_id"`
 	NewImage   string    `json:"new_image"`
 	NewImageID string    `json:"new_image_id"`
-	// Kept is the stopped old container's name; empty when only its
-	// definition (Old) is kept.
-	Kept    string                       `json:"kept,omitempty"`
+	// Kept is the stopped old container's name; empty when it is gone
+	// (removed by hand) and only its definition (Old) is kept.
+	Kept string `json:"kept,omitempty"`
+	// KeptRestart is the old container's restart policy, disabled while
+	// it is kept and given back by Rollback.
+	KeptRestart KeptRestart `json:"kept_restart"`
+	// Layer is what the old container wrote into its own layer: not
+	// carried over, kept in the old container.
+	Layer   LayerFiles                   `json:"layer"`
 	KeepTag string                       `json:"keep_tag,omitempty"` // keeps the old image from being pruned
 	Data    DataSnapshot                 `json:"data"`
 	Notes   []string                     `json:"notes,omitempty"`
@@ -45,21 +51,31 @@ type Record struct {
 
 func stamp(t time.Time) string { return t.UTC().Format("20060102t150405z") }
 
+// UpgradeOptions change how Upgrade treats a container.
+type UpgradeOptions struct {
+	// Force upgrades a container that has files of its own in its writable
+	// layer; they stay in the kept old container.
+	Force bool
+}
+
 // Upgrade replaces container name with one made from image, keeping its
 // configuration and data: it stops the old container, snapshots its data,
 // creates and starts the new one and waits until it is healthy. If the new
 // one fails, it is removed, the data is restored exactly and the old
 // container runs again; the error says so. Nothing is removed before the
-// replacement is proven.
-func (m *Manager) Upgrade(ctx context.Context, name, image string) (rec *Record, err error) {
+// replacement is proven, and the old container is kept after it.
+//
+// Files the container wrote into its own layer are not carried over: the
+// upgrade refuses such a container unless opt.Force.
+func (m *Manager) Upgrade(ctx context.Context, name, image string, opt UpgradeOptions) (rec *Record, err error) {
 	err = m.with(ctx, func(conn context.Context) error {
-		rec, err = m.upgrade(ctx, conn, name, image)
+		rec, err = m.upgrade(ctx, conn, name, image, opt)
 		return err
 	})
 	return rec, err
 }
 
-func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Record, error) {
+func (m *Manager) upgrade(ctx, conn context.Context, name, image string, opt UpgradeOptions) (*Record, error) {
 	old, err := containers.Inspect(conn, name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, explain(err))
@@ -91,11 +107,18 @@ func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Recor
 	if err != nil {
 		return nil, err
 	}
+	layer, err := layerFiles(conn, old)
+	if err != nil {
+		return nil, err
+	}
+	if layer.User > 0 && !opt.Force {
+		return nil, layerRefusal(name, layer)
+	}
 	now := time.Now()
 	rec := &Record{
 		Name: name, At: now.UTC(), KeepUntil: now.Add(m.keep()).UTC(),
 		OldID: old.ID, OldImage: old.ImageName, OldImageID: old.Image,
-		NewImage: image, NewImageID: newImg.ID, Notes: notes, Old: old, OldDefs: defs,
+		NewImage: image, NewImageID: newImg.ID, Notes: notes, Old: old, OldDefs: defs, Layer: layer,
 	}
 	wasRunning := old.State != nil && old.State.Running
 	m.log().Info("upgrading container", "container", name, "from", old.ImageName, "to", image)
@@ -120,6 +143,14 @@ func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Recor
 	back.push("give the old container its name back", func() error {
 		return containers.Rename(conn, old.ID, new(containers.RenameOptions).WithName(name))
 	})
+	// Kept means kept stopped: nothing may start it at boot next to its
+	// replacement, whatever its restart policy.
+	if rec.KeptRestart, err = disableRestart(conn, old.ID); err != nil {
+		return nil, back.run(fmt.Errorf("disabling the restart policy of the old container: %w", err))
+	}
+	back.push("give the old container its restart policy back", func() error {
+		return restoreRestart(conn, old.ID, rec.KeptRestart)
+	})
 	created, err := containers.CreateWithSpec(conn, spec, nil)
 	if err != nil {
 		return nil, back.run(fmt.Errorf("creating the new container: %w", explain(err)))
@@ -131,22 +162,13 @@ func (m *Manager) upgrade(ctx, conn context.Context, name, image string) (*Recor
 		return nil, back.run(fmt.Errorf("the new container did not come up: %w", err))
 	}
 
-	// Proven: keep the old container for a manual rollback, unless Podman
-	// would start it at boot next to the new one (podman-restart.service;
-	// Podman 4 cannot change a restart policy). Then keep its definition
-	// and the image.
+	// Proven: keep the old container for a manual rollback, and tag its
+	// image so that a prune does not take it.
 	rec.KeepTag = "localhost/speedia-kept-" + strings.ToLower(name) + ":" + stamp(now)
 	repo, tag, _ := strings.Cut(rec.KeepTag, ":")
 	if err := images.Tag(conn, old.Image, tag, repo, nil); err != nil {
 		rec.KeepTag = ""
 		rec.Notes = append(rec.Notes, "could not tag the old image: "+err.Error())
-	}
-	if p := old.HostConfig.RestartPolicy; p != nil && (p.Name == "always" || p.Name == "unless-stopped") && rec.KeepTag != "" {
-		if err := remove(conn, old.ID); err != nil {
-			rec.Notes = append(rec.Notes, "could not remove the old container, which podman-restart.service would start at boot: "+err.Error())
-		} else {
-			rec.Kept = ""
-		}
 	}
 	prev, _ := m.loadRecord(name)
 	if err := m.saveRecord(rec); err != nil {
@@ -224,6 +246,13 @@ func (m *Manager) rollback(ctx, conn context.Context, name string) (*Record, err
 		back.push("rename the old container aside", func() error {
 			return containers.Rename(conn, oldID, new(containers.RenameOptions).WithName(rec.Kept))
 		})
+		if err := restoreRestart(conn, oldID, rec.KeptRestart); err != nil {
+			return nil, back.run(fmt.Errorf("giving the old container its restart policy back: %w", err))
+		}
+		back.push("disable the old container's restart policy again", func() error {
+			_, err := setRestart(conn, oldID, "no", 0)
+			return err
+		})
 	} else {
 		img := rec.OldImageID
 		spec, _, err := specFor(rec.Old, rec.OldDefs, img)
@@ -250,6 +279,25 @@ func (m *Manager) rollback(ctx, conn context.Context, name string) (*Record, err
 	m.discard(ctx, conn, rec)
 	m.log().Info("container rolled back", "container", name, "image", rec.OldImage)
 	return rec, nil
+}
+
+// Prune discards the kept upgrade of name at once: the stopped old
+// container, the data snapshot and the image tag. The upgraded container
+// is not touched.
+func (m *Manager) Prune(ctx context.Context, name string) (rec *Record, err error) {
+	err = m.with(ctx, func(conn context.Context) error {
+		if rec, err = m.loadRecord(name); err != nil {
+			return err
+		}
+		if rec.Kept != "" {
+			if d, err := containers.Inspect(conn, rec.OldID, nil); err == nil && d.State != nil && d.State.Running {
+				return fmt.Errorf("%w: the kept container %s of %s is running; stop it first", errkind.Refused, rec.Kept, name)
+			}
+		}
+		m.discard(ctx, conn, rec)
+		return nil
+	})
+	return rec, err
 }
 
 // Records lists the kept upgrades, oldest first.
@@ -313,7 +361,7 @@ func (m *Manager) autoUpgrade(ctx, conn context.Context) ([]*Record, error) {
 		if err != nil || img.ID == c.ImageID {
 			continue
 		}
-		rec, err := m.upgrade(ctx, conn, c.Names[0], c.Image)
+		rec, err := m.upgrade(ctx, conn, c.Names[0], c.Image, UpgradeOptions{})
 		if err != nil {
 			errs = append(errs, err)
 			continue

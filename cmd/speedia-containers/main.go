@@ -5,7 +5,7 @@
 // and always answers with one JSON reply on stdout; logs go to stderr (the
 // daemon's journal).
 //
-//	speedia-containers [flags] inventory|stop|start|upgrade NAME IMAGE|rollback NAME|records|maintain
+//	speedia-containers [flags] inventory|stop|start|upgrade NAME IMAGE|rollback NAME|prune NAME|records|maintain
 package main
 
 import (
@@ -34,23 +34,31 @@ func main() {
 	flag.DurationVar(&m.Timeout, "timeout", podman.DefaultTimeout, "per container, to come up healthy")
 	flag.IntVar(&m.Parallel, "parallel", podman.DefaultParallel, "containers started or stopped at once")
 	flag.DurationVar(&m.Keep, "keep", podman.DefaultKeep, "how long upgrades are kept")
-	auto := flag.Bool("auto-upgrade", false, "maintain: also upgrade containers labelled speedia.upgrade=auto")
+	var o opts
+	flag.BoolVar(&o.auto, "auto-upgrade", false, "maintain: also upgrade containers labelled speedia.upgrade=auto")
+	flag.BoolVar(&o.force, "force", false, "upgrade: also a container with files of its own in its writable layer")
 	flag.Parse()
 	m.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	r := do(ctx, m, flag.Args(), os.Stdin, *auto)
+	r := do(ctx, m, flag.Args(), os.Stdin, o)
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 		os.Exit(1)
 	}
 }
 
-func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, auto bool) containers.Reply {
+// opts are the helper's flags that change an operation.
+type opts struct {
+	auto  bool // maintain: also auto-upgrade
+	force bool // upgrade: despite files in the writable layer
+}
+
+func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, o opts) containers.Reply {
 	if len(args) == 0 {
 		return containers.Failure(fmt.Errorf("%w: no operation", errkind.Usage))
 	}
-	want := map[string]int{"inventory": 1, "stop": 1, "start": 1, "upgrade": 3, "rollback": 2, "records": 1, "maintain": 1}
+	want := map[string]int{"inventory": 1, "stop": 1, "start": 1, "upgrade": 3, "rollback": 2, "prune": 2, "records": 1, "maintain": 1}
 	if n, ok := want[args[0]]; !ok || n != len(args) {
 		return containers.Failure(fmt.Errorf("%w: %q", errkind.Usage, args))
 	}
@@ -85,13 +93,16 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 		}
 		r.Run = runView(args[0], rep, err)
 		r.SetError(err)
-	case "upgrade", "rollback":
+	case "upgrade", "rollback", "prune":
 		var rec *podman.Record
 		var err error
-		if args[0] == "upgrade" {
-			rec, err = m.Upgrade(ctx, args[1], args[2])
-		} else {
+		switch args[0] {
+		case "upgrade":
+			rec, err = m.Upgrade(ctx, args[1], args[2], podman.UpgradeOptions{Force: o.force})
+		case "rollback":
 			rec, err = m.Rollback(ctx, args[1])
+		default:
+			rec, err = m.Prune(ctx, args[1])
 		}
 		if err != nil {
 			return containers.Failure(err)
@@ -113,7 +124,7 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 			m.Log.Info("discarded expired container upgrades", "containers", names)
 		}
 		errs := []error{err}
-		if auto {
+		if o.auto {
 			recs, err := m.AutoUpgrade(ctx)
 			for _, rec := range recs {
 				r.Upgrades = append(r.Upgrades, upgradeView(rec))
@@ -140,6 +151,10 @@ func upgradeView(r *podman.Record) containers.Upgrade {
 	u := containers.Upgrade{
 		Name: r.Name, At: r.At, KeepUntil: r.KeepUntil, OldImage: r.OldImage, NewImage: r.NewImage,
 		OldID: r.OldID, NewID: r.NewID, Kept: r.Kept, Notes: r.Notes,
+		WritableLayer: &containers.WritableLayer{User: r.Layer.User, Paths: r.Layer.Paths, Churn: r.Layer.Churn},
+	}
+	if r.KeptRestart.Policy != "" {
+		u.KeptRestart = &containers.KeptRestart{Policy: r.KeptRestart.Policy, Retries: r.KeptRestart.Retries}
 	}
 	for _, it := range r.Data.Items {
 		u.Data = append(u.Data, containers.SavedData{Kind: it.Kind, Name: it.Name, Path: it.Path, Method: it.Method})

@@ -92,11 +92,14 @@ func TestCLICallsTheRightMethod(t *testing.T) {
 		{[]string{"--json", "reboot"}, "Reboot", []any{"next-window"}, "{\n  \"at\": \"2026-11-29T03:17:00+01:00\"\n}\n"},
 		{[]string{"rollback", "--json"}, "Rollback", []any{uint32(0), ""}, "{\n  \"snapshot\": 4\n}\n"},
 		{[]string{"unhold", "--json"}, "Unhold", nil, ""},
-		{[]string{"container", "upgrade", "db", "--image", "localhost/db:2"}, "ContainerUpgrade", []any{"db", "localhost/db:2"},
+		{[]string{"container", "upgrade", "db", "--image", "localhost/db:2"}, "ContainerUpgrade", []any{"db", "localhost/db:2", false},
 			"Upgrading db to localhost/db:2 (stop, snapshot data, start, wait until healthy)…\n" +
 				"Upgraded db: localhost/db:1 -> localhost/db:2\n" +
-				"Kept until 2026-11-25 10:00 for 'speedia-update container rollback db': container db-speedia-old-1 (stopped), volume data (tar)\n"},
+				"Kept until 2026-11-25 10:00 for 'speedia-update container rollback db': container db-speedia-old-1 (stopped, restart policy always disabled until a rollback), volume data (tar)\n" +
+				"Note: 4 package-manager or runtime files in the old container's writable layer were left behind (the new image brings its own)\n"},
+		{[]string{"container", "upgrade", "db", "--image", "localhost/db:2", "--force"}, "ContainerUpgrade", []any{"db", "localhost/db:2", true}, ""},
 		{[]string{"container", "rollback", "db"}, "ContainerRollback", []any{"db"}, "db runs localhost/db:1 again, with its data from 2026-11-22 10:00.\n"},
+		{[]string{"container", "prune", "db"}, "ContainerPrune", []any{"db"}, "Discarded the upgrade of db kept since 2026-11-22 10:00: old container db-speedia-old-1 and its data snapshot.\n"},
 		{[]string{"container", "list"}, "Containers", nil, "No containers stopped or brought back since the daemon started.\nNo kept upgrades.\n"},
 	}
 	srv := startFake(t, "")
@@ -104,9 +107,11 @@ func TestCLICallsTheRightMethod(t *testing.T) {
 	srv.Reply("Rollback", uint32(4))
 	srv.Reply("Check", uint32(3))
 	upg := `{"name":"db","at":"2026-11-22T09:00:00Z","keep_until":"2026-11-25T09:00:00Z","old_image":"localhost/db:1",` +
-		`"new_image":"localhost/db:2","kept":"db-speedia-old-1","data":[{"kind":"volume","name":"data","path":"/v","method":"tar"}]}`
+		`"new_image":"localhost/db:2","kept":"db-speedia-old-1","kept_restart":{"policy":"always"},"writable_layer":{"user":0,"churn":4},` +
+		`"data":[{"kind":"volume","name":"data","path":"/v","method":"tar"}]}`
 	srv.Reply("ContainerUpgrade", upg)
 	srv.Reply("ContainerRollback", upg)
+	srv.Reply("ContainerPrune", upg)
 	srv.SetProperty("Phase", "idle")
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -240,6 +245,8 @@ func TestCLIExitCodes(t *testing.T) {
 		{"upgrade put back", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, errkind.FailedName, 1,
 			"speedia-update: ContainerUpgrade: the daemon says why\n"},
 		{"no kept upgrade", "ContainerRollback", []string{"container", "rollback", "x"}, errkind.NotFound.DBusName(), 5, ""},
+		{"files in the layer", "ContainerUpgrade", []string{"container", "upgrade", "x", "--image", "i"}, errkind.Refused.DBusName(), 6, ""},
+		{"nothing to prune", "ContainerPrune", []string{"container", "prune", "x"}, errkind.NotFound.DBusName(), 5, ""},
 		{"refused", "Reboot", []string{"reboot"}, errkind.Refused.DBusName(), 6, ""},
 		{"held", "Check", []string{"check"}, errkind.Held.DBusName(), 6, ""},
 		{"bad", "Apply", []string{"apply", "-q"}, errkind.Bad.DBusName(), 6, ""},

@@ -25,6 +25,7 @@ commands show that and hard-upgrade a stateful container to a new image
 without losing its files, databases or configuration.`,
 	}
 	var image string
+	var force bool
 	upgrade := &cobra.Command{
 		Use:   "upgrade NAME --image IMAGE",
 		Short: "Move a container to a new image, keeping its configuration and data",
@@ -35,14 +36,25 @@ ports, labels, command, restart policy, resources, pod), starts it and waits
 until it is healthy. If it does not come up, it is removed, the data is
 restored exactly and the old container runs again; the command then fails.
 
-The old container (or its definition, when Podman would start it at boot) and
-the data snapshot are kept for containers.keep (72h by default) for
-"speedia-update container rollback NAME". IMAGE must be in local storage
-(podman pull or load it first).
+The old container is kept, stopped and renamed, with its restart policy
+disabled (so nothing starts it at boot), together with the data snapshot, for
+containers.keep (72h by default) or until "speedia-update container prune
+NAME", for "speedia-update container rollback NAME". IMAGE must be in local
+storage (podman pull or load it first).
 
-JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept, data, notes}.`,
+Files the container wrote into its own writable layer (not in a volume or
+bind mount, as "podman diff" shows them) are not carried over to the new
+container yet. Package-manager and runtime files there are fine (the new image
+brings its own); any other file makes the upgrade refuse, listing them. Move
+them to a volume first, or pass --force: the kept old container still holds
+them and a rollback brings them back.
+
+JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept,
+kept_restart: {policy, retries}, writable_layer: {user, paths, churn}, data,
+notes}.`,
 		Example: `  speedia-update container upgrade shop-db --image localhost/mariadb:10.11.9
-  speedia-update container upgrade web --image registry.example.com/site:2 --json`,
+  speedia-update container upgrade web --image registry.example.com/site:2 --json
+  speedia-update container upgrade legacy --image localhost/legacy:2 --force`,
 		Args: exactArgs(1),
 		RunE: a.withClient(func(cmd *cobra.Command, args []string) error {
 			if err := checkName(args[0]); err != nil {
@@ -57,7 +69,7 @@ JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept, data, n
 			return nil
 		}, func(cmd *cobra.Command, c *client.Client, args []string) error {
 			a.say("Upgrading %s to %s (stop, snapshot data, start, wait until healthy)…", args[0], image)
-			u, err := c.ContainerUpgrade(cmd.Context(), args[0], image)
+			u, err := c.ContainerUpgrade(cmd.Context(), args[0], image, force)
 			if err != nil {
 				return err
 			}
@@ -65,14 +77,16 @@ JSON: {name, at, keep_until, old_image, new_image, old_id, new_id, kept, data, n
 		}),
 	}
 	upgrade.Flags().StringVar(&image, "image", "", "the new image (local)")
+	upgrade.Flags().BoolVar(&force, "force", false, "upgrade even when the container has files of its own in its writable layer (the kept old container keeps them)")
 
 	rollback := &cobra.Command{
 		Use:   "rollback NAME",
 		Short: "Undo the kept upgrade of a container",
 		Long: `Stops the upgraded container NAME, restores the data saved before the upgrade
-and runs the old container again (recreated from its definition if it was not
-kept). The upgraded container's current data is saved first, so a rollback
-that fails puts everything back. Possible while the upgrade is kept.`,
+and runs the old container again, with its writable layer and its restart
+policy (recreated from its definition if it was removed by hand). The upgraded
+container's current data is saved first, so a rollback that fails puts
+everything back. Possible while the upgrade is kept.`,
 		Example: `  speedia-update container rollback shop-db`,
 		Args:    exactArgs(1),
 		RunE: a.withClient(func(_ *cobra.Command, args []string) error { return checkName(args[0]) }, func(cmd *cobra.Command, c *client.Client, args []string) error {
@@ -82,6 +96,30 @@ that fails puts everything back. Possible while the upgrade is kept.`,
 			}
 			return a.out(u, func() {
 				a.say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(a.loc).Format("2006-01-02 15:04"))
+			})
+		}),
+	}
+
+	prune := &cobra.Command{
+		Use:   "prune NAME",
+		Short: "Discard the kept upgrade of a container: its old container and data snapshot",
+		Long: `Removes what the last upgrade of NAME kept for a rollback: the stopped old
+container (with the files in its writable layer), the data snapshot and the
+tag on the old image. The upgraded container is not touched. Without it the
+upgrade is discarded when containers.keep has passed.`,
+		Example: `  speedia-update container prune shop-db`,
+		Args:    exactArgs(1),
+		RunE: a.withClient(func(_ *cobra.Command, args []string) error { return checkName(args[0]) }, func(cmd *cobra.Command, c *client.Client, args []string) error {
+			u, err := c.ContainerPrune(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.out(u, func() {
+				kept := "its data snapshot"
+				if u.Kept != "" {
+					kept = "old container " + u.Kept + " and its data snapshot"
+				}
+				a.say("Discarded the upgrade of %s kept since %s: %s.", u.Name, u.At.In(a.loc).Format("2006-01-02 15:04"), kept)
 			})
 		}),
 	}
@@ -107,7 +145,7 @@ took_ns}], notes, error}, upgrades: [...]}.`,
 			return a.out(r, func() { writeContainers(a.stdout, r, a.loc) })
 		}),
 	}
-	ct.AddCommand(upgrade, rollback, list)
+	ct.AddCommand(upgrade, rollback, prune, list)
 	return ct
 }
 
@@ -130,15 +168,29 @@ func exactArgs(n int) cobra.PositionalArgs {
 
 func writeUpgrade(w io.Writer, verb string, u client.ContainerUpgrade, loc *time.Location) {
 	fmt.Fprintf(w, "%s %s: %s -> %s\n", verb, u.Name, u.OldImage, u.NewImage)
-	kept := "its definition (Podman would start the old container at boot)"
+	kept := "its definition"
 	if u.Kept != "" {
-		kept = "container " + u.Kept + " (stopped)"
+		kept = "container " + u.Kept + " (stopped"
+		if r := u.KeptRestart; r != nil && r.Policy != "" && r.Policy != "no" {
+			kept += ", restart policy " + r.Policy + " disabled until a rollback"
+		}
+		kept += ")"
 	}
 	fmt.Fprintf(w, "Kept until %s for 'speedia-update container rollback %s': %s", u.KeepUntil.In(loc).Format("2006-01-02 15:04"), u.Name, kept)
 	for _, d := range u.Data {
 		fmt.Fprintf(w, ", %s %s (%s)", d.Kind, d.Name, d.Method)
 	}
 	fmt.Fprintln(w)
+	if l := u.WritableLayer; l != nil && l.User > 0 {
+		fmt.Fprintf(w, "Warning: %d files in the old container's writable layer were not carried over (%s", l.User, strings.Join(l.Paths, ", "))
+		if n := l.User - len(l.Paths); n > 0 {
+			fmt.Fprintf(w, " and %d more", n)
+		}
+		fmt.Fprintf(w, "); the kept container %s holds them until %s\n", dash(u.Kept), u.KeepUntil.In(loc).Format("2006-01-02 15:04"))
+	}
+	if l := u.WritableLayer; l != nil && l.Churn > 0 {
+		fmt.Fprintf(w, "Note: %d package-manager or runtime files in the old container's writable layer were left behind (the new image brings its own)\n", l.Churn)
+	}
 	for _, n := range u.Notes {
 		fmt.Fprintln(w, "Note: "+n)
 	}

@@ -200,3 +200,20 @@ func TestRenderProgress(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteUpgradeWarnsOfLayerFiles(t *testing.T) {
+	u := client.ContainerUpgrade{
+		Name: "legacy", OldImage: "localhost/legacy:1", NewImage: "localhost/legacy:2", Kept: "legacy-speedia-old-1",
+		KeepUntil:     time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC),
+		WritableLayer: &client.WritableLayer{User: 12, Paths: []string{"A /srv/site/index.php", "C /etc/php.ini"}, Churn: 0},
+	}
+	var b strings.Builder
+	writeUpgrade(&b, "Upgraded", u, time.UTC)
+	want := "Upgraded legacy: localhost/legacy:1 -> localhost/legacy:2\n" +
+		"Kept until 2026-11-25 09:00 for 'speedia-update container rollback legacy': container legacy-speedia-old-1 (stopped)\n" +
+		"Warning: 12 files in the old container's writable layer were not carried over (A /srv/site/index.php, C /etc/php.ini and 10 more); " +
+		"the kept container legacy-speedia-old-1 holds them until 2026-11-25 09:00\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

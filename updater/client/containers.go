@@ -14,11 +14,35 @@ type ContainerUpgrade struct {
 	NewImage  string    `json:"new_image"`
 	OldID     string    `json:"old_id"`
 	NewID     string    `json:"new_id"`
-	// Kept is the stopped old container; empty when only its definition
-	// is kept (Podman would start it at boot).
-	Kept  string      `json:"kept,omitempty"`
-	Data  []SavedData `json:"data,omitempty"`
-	Notes []string    `json:"notes,omitempty"`
+	// Kept is the stopped old container; empty when it is gone and only
+	// its definition is kept.
+	Kept string `json:"kept,omitempty"`
+	// KeptRestart is the old container's restart policy, disabled while
+	// it is kept; a rollback gives it back.
+	KeptRestart *KeptRestart `json:"kept_restart,omitempty"`
+	// WritableLayer is what the old container had written into its own
+	// layer, outside volumes: not carried over, kept in the old container.
+	WritableLayer *WritableLayer `json:"writable_layer,omitempty"`
+	Data          []SavedData    `json:"data,omitempty"`
+	Notes         []string       `json:"notes,omitempty"`
+}
+
+// KeptRestart is a kept container's restart policy from before the upgrade.
+type KeptRestart struct {
+	Policy  string `json:"policy"`
+	Retries uint   `json:"retries,omitempty"`
+}
+
+// WritableLayer counts the files a container changed in its own layer,
+// outside its volumes and bind mounts.
+type WritableLayer struct {
+	// User counts the files that are not package-manager or runtime churn.
+	User int `json:"user"`
+	// Paths lists the first of them, as "A /path" (added) or "C /path".
+	Paths []string `json:"paths,omitempty"`
+	// Churn counts package-manager and runtime files (the new image
+	// brings its own).
+	Churn int `json:"churn"`
 }
 
 // SavedData is one volume or bind mount saved before an upgrade.
@@ -59,10 +83,11 @@ type Containers struct {
 }
 
 // ContainerUpgrade hard-upgrades container name to image. It can take
-// minutes: the new container must come up healthy.
-func (c *Client) ContainerUpgrade(ctx context.Context, name, image string) (ContainerUpgrade, error) {
+// minutes: the new container must come up healthy. Without force it
+// refuses a container with files of its own in its writable layer.
+func (c *Client) ContainerUpgrade(ctx context.Context, name, image string, force bool) (ContainerUpgrade, error) {
 	var u ContainerUpgrade
-	err := c.callJSON(ctx, "ContainerUpgrade", &u, name, image)
+	err := c.callJSON(ctx, "ContainerUpgrade", &u, name, image, force)
 	return u, err
 }
 
@@ -70,6 +95,14 @@ func (c *Client) ContainerUpgrade(ctx context.Context, name, image string) (Cont
 func (c *Client) ContainerRollback(ctx context.Context, name string) (ContainerUpgrade, error) {
 	var u ContainerUpgrade
 	err := c.callJSON(ctx, "ContainerRollback", &u, name)
+	return u, err
+}
+
+// ContainerPrune discards the kept upgrade of container name: its old
+// container, data snapshot and image tag.
+func (c *Client) ContainerPrune(ctx context.Context, name string) (ContainerUpgrade, error) {
+	var u ContainerUpgrade
+	err := c.callJSON(ctx, "ContainerPrune", &u, name)
 	return u, err
 }
 

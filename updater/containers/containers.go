@@ -26,10 +26,12 @@ import (
 
 // The protocol's types are the API's.
 type (
-	Upgrade   = client.ContainerUpgrade
-	Run       = client.ContainerRun
-	Result    = client.ContainerResult
-	SavedData = client.SavedData
+	Upgrade       = client.ContainerUpgrade
+	Run           = client.ContainerRun
+	Result        = client.ContainerResult
+	SavedData     = client.SavedData
+	KeptRestart   = client.KeptRestart
+	WritableLayer = client.WritableLayer
 )
 
 // kinds are the error kinds a reply can carry, by their name on the wire.
@@ -111,9 +113,19 @@ func (x *Exec) call(ctx context.Context, stdin []byte, args ...string) (Reply, e
 		if err == nil {
 			err = jerr
 		}
-		return r, fmt.Errorf("%s %s: %w", x.Helper, args[0], err)
+		return r, fmt.Errorf("%s %s: %w", x.Helper, opName(args), err)
 	}
 	return r, nil
+}
+
+// opName is the operation among the helper's arguments, past its flags.
+func opName(args []string) string {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+	}
+	return ""
 }
 
 // noPodman: without the socket there is no Podman service, so no
@@ -209,14 +221,23 @@ func (x *Exec) upgradeCall(ctx context.Context, args ...string) (any, error) {
 	return r.Upgrade, nil
 }
 
-// Upgrade hard-upgrades container name to image.
-func (x *Exec) Upgrade(ctx context.Context, name, image string) (any, error) {
+// Upgrade hard-upgrades container name to image; force upgrades one with
+// files in its writable layer too.
+func (x *Exec) Upgrade(ctx context.Context, name, image string, force bool) (any, error) {
+	if force {
+		return x.upgradeCall(ctx, "-force", "upgrade", name, image)
+	}
 	return x.upgradeCall(ctx, "upgrade", name, image)
 }
 
 // Rollback undoes the kept upgrade of name.
 func (x *Exec) Rollback(ctx context.Context, name string) (any, error) {
 	return x.upgradeCall(ctx, "rollback", name)
+}
+
+// Prune discards the kept upgrade of name.
+func (x *Exec) Prune(ctx context.Context, name string) (any, error) {
+	return x.upgradeCall(ctx, "prune", name)
 }
 
 // Report is the containers' picture for the API.

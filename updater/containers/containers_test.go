@@ -121,7 +121,7 @@ func TestExecEmptyInventoryRunsNothing(t *testing.T) {
 func TestExecUpgradeRefusedDuringReboot(t *testing.T) {
 	path, argsFile, _ := helper(t, `{}`)
 	x, _ := newExec(t, path, state.Rebooting)
-	if _, err := x.Upgrade(context.Background(), "db", "img"); !errors.Is(err, errkind.Busy) {
+	if _, err := x.Upgrade(context.Background(), "db", "img", false); !errors.Is(err, errkind.Busy) {
 		t.Fatalf("err = %v, want busy", err)
 	}
 	if _, err := os.Stat(argsFile); !os.IsNotExist(err) {
@@ -132,7 +132,33 @@ func TestExecUpgradeRefusedDuringReboot(t *testing.T) {
 func TestExecBrokenHelperIsAnError(t *testing.T) {
 	path, _, _ := helper(t, `not json`)
 	x, _ := newExec(t, path, state.Idle)
-	if _, err := x.Upgrade(context.Background(), "db", "img"); err == nil || !strings.Contains(err.Error(), path+" upgrade") {
-		t.Fatalf("err = %v; want one naming the helper and operation", err)
+	for _, force := range []bool{false, true} {
+		if _, err := x.Upgrade(context.Background(), "db", "img", force); err == nil || !strings.Contains(err.Error(), path+" upgrade:") {
+			t.Fatalf("force %v: err = %v; want one naming the helper and operation", force, err)
+		}
+	}
+}
+
+func TestExecForcedUpgradeAndPruneArgs(t *testing.T) {
+	path, argsFile, _ := helper(t, `{"upgrade":{"name":"db","kept":"db-speedia-old-x","writable_layer":{"user":2,"paths":["A /srv/a"],"churn":3}}}`)
+	x, _ := newExec(t, path, state.Idle)
+	for _, tt := range []struct {
+		call func() (any, error)
+		tail string
+	}{
+		{func() (any, error) { return x.Upgrade(context.Background(), "db", "img", true) }, " -keep 1h0m0s -force upgrade db img\n"},
+		{func() (any, error) { return x.Upgrade(context.Background(), "db", "img", false) }, " -keep 1h0m0s upgrade db img\n"},
+		{func() (any, error) { return x.Prune(context.Background(), "db") }, " -keep 1h0m0s prune db\n"},
+	} {
+		v, err := tt.call()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := v.(*Upgrade); u.WritableLayer == nil || u.WritableLayer.User != 2 || u.Kept != "db-speedia-old-x" {
+			t.Errorf("reply not passed on: %+v", u)
+		}
+		if args, _ := os.ReadFile(argsFile); !strings.HasSuffix(string(args), tt.tail) {
+			t.Errorf("args %q, want them to end in %q", args, tt.tail)
+		}
 	}
 }

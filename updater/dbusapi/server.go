@@ -61,8 +61,9 @@ type Backend interface {
 // Containers is the container manager behind the Container* methods. Its
 // results are sent as JSON; its errors wrap the daemon's sentinels.
 type Containers interface {
-	Upgrade(ctx context.Context, name, image string) (any, error)
+	Upgrade(ctx context.Context, name, image string, force bool) (any, error)
 	Rollback(ctx context.Context, name string) (any, error)
+	Prune(ctx context.Context, name string) (any, error)
 	Report(ctx context.Context) (any, error)
 }
 
@@ -387,12 +388,16 @@ func (m methods) containerJSON(sender dbus.Sender, auth bool, call func(Containe
 	return string(b), dbusError(err)
 }
 
-func (m methods) ContainerUpgrade(sender dbus.Sender, name, image string) (string, *dbus.Error) {
-	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Upgrade(m.s.ctx, name, image) })
+func (m methods) ContainerUpgrade(sender dbus.Sender, name, image string, force bool) (string, *dbus.Error) {
+	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Upgrade(m.s.ctx, name, image, force) })
 }
 
 func (m methods) ContainerRollback(sender dbus.Sender, name string) (string, *dbus.Error) {
 	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Rollback(m.s.ctx, name) })
+}
+
+func (m methods) ContainerPrune(sender dbus.Sender, name string) (string, *dbus.Error) {
+	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Prune(m.s.ctx, name) })
 }
 
 func (m methods) Containers(sender dbus.Sender) (string, *dbus.Error) {

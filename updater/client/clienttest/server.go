@@ -229,15 +229,21 @@ func (a *api) Snapshots() (js string, err *dbus.Error) {
 	return
 }
 
-func (a *api) ContainerUpgrade(name, image string) (js string, err *dbus.Error) {
+func (a *api) ContainerUpgrade(name, image string, force bool) (js string, err *dbus.Error) {
 	js = "{}"
-	err = a.s.call("ContainerUpgrade", []any{&js}, name, image)
+	err = a.s.call("ContainerUpgrade", []any{&js}, name, image, force)
 	return
 }
 
 func (a *api) ContainerRollback(name string) (js string, err *dbus.Error) {
 	js = "{}"
 	err = a.s.call("ContainerRollback", []any{&js}, name)
+	return
+}
+
+func (a *api) ContainerPrune(name string) (js string, err *dbus.Error) {
+	js = "{}"
+	err = a.s.call("ContainerPrune", []any{&js}, name)
 	return
 }
 
