@@ -9,6 +9,7 @@
 #   kernel2  testapp 2.0, testkernel 2.0 (a new kernel under /usr/lib/modules and /boot)
 #   broken   testapp 2.0, testbroken 2.0 (its postinst fails)
 #   bulk2    testbulk 2.0 (many files; for the staging benchmark)
+#   web1-3   testweb 1.0, 2.0, 3.0 (a web server for containers; 3.0's postinst breaks it)
 set -eu
 out=${1:?usage: build.sh OUTDIR}
 export SOURCE_DATE_EPOCH=1700000000
@@ -75,6 +76,29 @@ for v in 1.0 2.0; do
   finish "$d"
 done
 
+# speedia-testweb: a small web server (busybox httpd, which the container
+# brings) serving /srv/www on the port its conffile names; 3.0's postinst
+# breaks that conffile, so the service no longer starts.
+for v in 1.0 2.0 3.0; do
+  d=$(pkg speedia-testweb $v)
+  mkdir -p "$d/usr/bin" "$d/etc" "$d/usr/share/speedia-testweb"
+  cat > "$d/usr/bin/speedia-testweb" <<'SRV'
+#!/bin/sh
+. /etc/speedia-testweb.conf
+case "$port" in ''|*[!0-9]*) echo "speedia-testweb: bad port '$port'" >&2; exit 1 ;; esac
+exec busybox httpd -f -p "$port" -h /srv/www
+SRV
+  chmod 755 "$d/usr/bin/speedia-testweb"
+  printf '# speedia-testweb\nport=8080\n' > "$d/etc/speedia-testweb.conf"
+  echo /etc/speedia-testweb.conf > "$d/DEBIAN/conffiles"
+  echo "$v" > "$d/usr/share/speedia-testweb/version"
+  if [ "$v" = 3.0 ]; then
+    printf '#!/bin/sh\nsed -i "s/^port=.*/port=broken/" /etc/speedia-testweb.conf\n' > "$d/DEBIAN/postinst"
+    chmod 755 "$d/DEBIAN/postinst"
+  fi
+  finish "$d"
+done
+
 repo() {
   name=$1; shift
   rm -rf "${out:?}/${name:?repo: no name}"; mkdir -p "$out/$name"
@@ -86,3 +110,6 @@ repo app2 speedia-testapp_2.0_all.deb
 repo kernel2 speedia-testapp_2.0_all.deb speedia-testkernel_2.0_all.deb
 repo broken speedia-testapp_2.0_all.deb speedia-testbroken_2.0_all.deb
 repo bulk2 speedia-testbulk_2.0_all.deb
+repo web1 speedia-testweb_1.0_all.deb
+repo web2 speedia-testweb_2.0_all.deb
+repo web3 speedia-testweb_3.0_all.deb
