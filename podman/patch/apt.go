@@ -57,11 +57,7 @@ func (AptDriver) Upgrade(ctx context.Context, run Exec, opt UpgradeOptions) erro
 // aptRun runs an apt command that takes a lock: apt itself waits up to
 // timeout for a lock held by another process (DPkg::Lock::Timeout).
 func aptRun(ctx context.Context, run Exec, timeout time.Duration, argv ...string) error {
-	secs := int(timeout.Round(time.Second) / time.Second)
-	if timeout > 0 && secs == 0 {
-		secs = 1
-	}
-	full := append([]string{argv[0], "-o", fmt.Sprintf("DPkg::Lock::Timeout=%d", secs)}, argv[1:]...)
+	full := append([]string{argv[0], "-o", fmt.Sprintf("DPkg::Lock::Timeout=%d", lockSeconds(timeout))}, argv[1:]...)
 	_, stderr, code, err := run(ctx, full, aptEnv)
 	if err != nil {
 		return err
@@ -84,21 +80,10 @@ func isAptLocked(stderr []byte) bool {
 
 // aptError is the first "E:" line apt printed, else its last line.
 func aptError(stderr []byte) string {
-	var last string
-	sc := bufio.NewScanner(bytes.NewReader(stderr))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(l, "E: ") {
-			return l
-		}
-		if l != "" {
-			last = l
-		}
+	if l := firstLineWith(stderr, "E: "); l != "" {
+		return l
 	}
-	if last == "" {
-		return "no message"
-	}
-	return last
+	return lastLine(stderr)
 }
 
 // parseAptSimulation reads apt-get -s output: "Inst name [old] (new

@@ -152,6 +152,19 @@ func TestFindAndOSRelease(t *testing.T) {
 	if d := Find(files(debian)); d == nil || d.Manager() != Apt {
 		t.Errorf("Find(debian) = %v", d)
 	}
+	for want, fs := range map[Manager]map[string]string{
+		Apk:    {"/lib/apk/db/installed": "", "/sbin/apk": ""},
+		Dnf:    {"/usr/bin/dnf": "", "/usr/bin/yum": "", "/usr/lib/sysimage/rpm/rpmdb.sqlite": ""},
+		Yum:    {"/usr/bin/yum": "", "/var/lib/rpm/Packages": ""},
+		Zypper: {"/usr/bin/zypper": "", "/usr/lib/sysimage/rpm/rpmdb.sqlite": ""},
+	} {
+		if d := Find(files(fs)); d == nil || d.Manager() != want {
+			t.Errorf("Find(%s files) = %v", want, d)
+		}
+		if ByName(want) == nil {
+			t.Errorf("ByName(%s) = nil", want)
+		}
+	}
 	busybox := map[string]string{"/bin/sh": ""}
 	if _, ok := ReadOS(files(busybox)); ok {
 		t.Error("busybox has an os-release")

@@ -7,7 +7,7 @@ import (
 )
 
 // Drivers are the known package managers, in the order Find tries them.
-var Drivers = []Driver{AptDriver{}}
+var Drivers = []Driver{AptDriver{}, ApkDriver{}, DnfDriver{}, YumDriver{}, ZypperDriver{}}
 
 // Find returns the driver of the package manager the container's files
 // show, or nil: not patchable (distroless, busybox, scratch).
