@@ -162,6 +162,20 @@ func TestPatchInsideContainer(t *testing.T) {
 
 	t.Logf("nothing to do found in %s", time.Since(t0).Round(time.Millisecond))
 	w.publish("web2")
+	w.pm("create", "--name", "bb", "--label", LabelPatch+"=off", podmantest.ImageV1)
+	st, err := w.m.CheckPatches(w.ctx, nil, "security", true)
+	mustT(t, err)
+	got := map[string]PatchStatus{}
+	for _, s := range st {
+		got[s.Name] = s
+	}
+	if s := got["web"]; !s.Patchable || !s.Checked || s.Manager != patch.Apt || len(s.Pending) != 1 || s.Pending[0].New != "2.0" || s.Policy != "security" {
+		t.Errorf("CheckPatches web: %+v", s)
+	}
+	if s := got["bb"]; s.Patchable || s.Checked || s.Reason != "no known package manager: not patchable" || s.Policy != "off" || s.Error != "" {
+		t.Errorf("CheckPatches bb: %+v", s)
+	}
+	w.pm("rm", "bb")
 	dry := opt
 	dry.DryRun = true
 	rec, err := w.m.Patch(w.ctx, "web", dry)

@@ -5,7 +5,7 @@
 // and always answers with one JSON reply on stdout; logs go to stderr (the
 // daemon's journal).
 //
-//	speedia-containers [flags] inventory|stop|start|upgrade NAME IMAGE|rollback NAME|prune NAME|records|maintain
+//	speedia-containers [flags] inventory|stop|start|upgrade NAME IMAGE|rollback NAME|prune NAME|records|maintain|check|status [NAME...]|patch NAME
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/speedia/host/podman"
+	"github.com/speedia/host/podman/patch"
 	"github.com/speedia/host/updater/containers"
 	"github.com/speedia/host/updater/errkind"
 )
@@ -37,6 +38,11 @@ func main() {
 	var o opts
 	flag.BoolVar(&o.auto, "auto-upgrade", false, "maintain: also upgrade containers labelled speedia.upgrade=auto")
 	flag.BoolVar(&o.force, "force", false, "upgrade: also a container with files of its own in its writable layer")
+	flag.BoolVar(&o.dryRun, "dry-run", false, "patch: only list what would be upgraded")
+	flag.BoolVar(&o.securityOnly, "security-only", false, "patch: only security updates")
+	flag.StringVar(&o.policy, "patch-policy", "security", "check: the policy of containers without an "+podman.LabelPatch+" label")
+	flag.DurationVar(&o.lockTimeout, "lock-timeout", 5*time.Minute, "patch: wait this long for a package lock held inside the container")
+	flag.IntVar(&o.keep, "patch-keep", 3, "patch: rollback points kept per container")
 	flag.Parse()
 	m.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -50,16 +56,21 @@ func main() {
 
 // opts are the helper's flags that change an operation.
 type opts struct {
-	auto  bool // maintain: also auto-upgrade
-	force bool // upgrade: despite files in the writable layer
+	auto         bool // maintain: also auto-upgrade
+	force        bool // upgrade: despite files in the writable layer
+	dryRun       bool // patch
+	securityOnly bool // patch
+	policy       string
+	lockTimeout  time.Duration
+	keep         int
 }
 
 func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, o opts) containers.Reply {
 	if len(args) == 0 {
 		return containers.Failure(fmt.Errorf("%w: no operation", errkind.Usage))
 	}
-	want := map[string]int{"inventory": 1, "stop": 1, "start": 1, "upgrade": 3, "rollback": 2, "prune": 2, "records": 1, "maintain": 1}
-	if n, ok := want[args[0]]; !ok || n != len(args) {
+	want := map[string]int{"inventory": 1, "stop": 1, "start": 1, "upgrade": 3, "rollback": 2, "prune": 2, "records": 1, "maintain": 1, "patch": 2, "check": -1, "status": -1}
+	if n, ok := want[args[0]]; !ok || (n >= 0 && n != len(args)) {
 		return containers.Failure(fmt.Errorf("%w: %q", errkind.Usage, args))
 	}
 	var r containers.Reply
@@ -109,6 +120,24 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 		}
 		u := upgradeView(rec)
 		r.Upgrade = &u
+	case "check", "status":
+		st, err := m.CheckPatches(ctx, args[1:], o.policy, args[0] == "check")
+		if err != nil {
+			return containers.Failure(err)
+		}
+		if err := convert(st, &r.Patches); err != nil {
+			return containers.Failure(err)
+		}
+	case "patch":
+		rec, err := patchOne(ctx, m, args[1], o)
+		if rec != nil {
+			r.Patch = &containers.Patch{}
+			if cerr := convert(rec, r.Patch); cerr != nil {
+				return containers.Failure(cerr)
+			}
+			r.Patch.DryRun = o.dryRun
+		}
+		r.SetError(err)
 	case "records":
 		recs, err := m.Records()
 		if err != nil {
@@ -134,6 +163,30 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 		r.SetError(errors.Join(errs...))
 	}
 	return r
+}
+
+// patchOne finds the container's package manager and patches it.
+func patchOne(ctx context.Context, m *podman.Manager, name string, o opts) (*podman.PatchRecord, error) {
+	st, err := m.CheckPatches(ctx, []string{name}, o.policy, false)
+	if err != nil {
+		return nil, err
+	}
+	s := st[0]
+	if !s.Patchable {
+		return nil, fmt.Errorf("%w: %s: %s", errkind.Refused, s.Name, s.Reason)
+	}
+	return m.Patch(ctx, s.Name, podman.PatchOptions{Driver: patch.ByName(s.Manager), SecurityOnly: o.securityOnly,
+		DryRun: o.dryRun, LockTimeout: o.lockTimeout, Keep: o.keep})
+}
+
+// convert moves a value of the podman package into the protocol's type
+// of the same JSON shape.
+func convert(from, to any) error {
+	b, err := json.Marshal(from)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, to)
 }
 
 func runView(what string, rep podman.Report, err error) *containers.Run {

@@ -126,7 +126,7 @@ upgrade is discarded when containers.keep has passed.`,
 
 	list := &cobra.Command{
 		Use:     "list",
-		Aliases: []string{"ls", "status"},
+		Aliases: []string{"ls"},
 		Short:   "Show the last stop or bring-back and the kept upgrades",
 		Long: `Shows the containers stopped for an update reboot that are not back yet, the
 last time containers were stopped or brought back (per container: what was
@@ -145,7 +145,7 @@ took_ns}], notes, error}, upgrades: [...]}.`,
 			return a.out(r, func() { writeContainers(a.stdout, r, a.loc) })
 		}),
 	}
-	ct.AddCommand(upgrade, rollback, prune, list)
+	ct.AddCommand(upgrade, rollback, prune, list, a.containerStatusCmd(), a.containerCheckCmd(), a.containerPatchCmd())
 	return ct
 }
 

@@ -112,3 +112,81 @@ func (c *Client) Containers(ctx context.Context) (Containers, error) {
 	err := c.callJSON(ctx, "Containers", &r)
 	return r, err
 }
+
+// ContainerPackage is one pending package update inside a container.
+type ContainerPackage struct {
+	Name     string `json:"name"`
+	Old      string `json:"old,omitempty"`
+	New      string `json:"new"`
+	Security bool   `json:"security,omitempty"`
+	Source   string `json:"source,omitempty"`
+}
+
+// ContainerOS is what a container's os-release says.
+type ContainerOS struct {
+	ID        string   `json:"id"`
+	IDLike    []string `json:"id_like,omitempty"`
+	VersionID string   `json:"version_id,omitempty"`
+	Codename  string   `json:"codename,omitempty"`
+	Pretty    string   `json:"pretty,omitempty"`
+}
+
+// ContainerPatchStatus is one container's patch picture.
+type ContainerPatchStatus struct {
+	Name      string             `json:"name"`
+	ID        string             `json:"id"`
+	Image     string             `json:"image"`
+	Running   bool               `json:"running"`
+	OS        *ContainerOS       `json:"os,omitempty"`
+	Manager   string             `json:"manager,omitempty"` // apt, apk, dnf, yum, zypper; empty: none
+	Patchable bool               `json:"patchable"`
+	Reason    string             `json:"reason,omitempty"`
+	Policy    string             `json:"policy"` // auto, security, notify, off
+	Pending   []ContainerPackage `json:"pending"`
+	Security  int                `json:"security"`
+	Checked   bool               `json:"checked"` // pending was asked of the package manager now
+	Error     string             `json:"error,omitempty"`
+	Last      *ContainerPatchEnd `json:"last,omitempty"`
+	Bad       []string           `json:"bad,omitempty"`
+}
+
+// ContainerPatchEnd is how a container's last patch ended.
+type ContainerPatchEnd struct {
+	At      time.Time `json:"at"`
+	Step    string    `json:"step"` // done, restored, or where it stopped
+	Updates int       `json:"updates"`
+	Image   string    `json:"rollback_point,omitempty"`
+	Error   string    `json:"error,omitempty"`
+}
+
+// ContainerPatch is one patch of a container (or what a dry run would do).
+type ContainerPatch struct {
+	Name    string             `json:"name"`
+	At      time.Time          `json:"at"`
+	Step    string             `json:"step"`
+	SetID   string             `json:"set_id"`
+	Updates []ContainerPackage `json:"updates"`
+	Image   string             `json:"image,omitempty"` // the rollback point
+	Failed  string             `json:"failed,omitempty"`
+	Error   string             `json:"error,omitempty"`
+	DryRun  bool               `json:"dry_run,omitempty"`
+}
+
+// ContainerCheck returns the patch picture of the named containers (none:
+// all); refresh asks their package managers for pending updates.
+func (c *Client) ContainerCheck(ctx context.Context, names []string, refresh bool) ([]ContainerPatchStatus, error) {
+	var r []ContainerPatchStatus
+	if names == nil {
+		names = []string{}
+	}
+	err := c.callJSON(ctx, "ContainerCheck", &r, names, refresh)
+	return r, err
+}
+
+// ContainerPatch upgrades the packages inside container name with a
+// rollback point first; dryRun only lists them.
+func (c *Client) ContainerPatch(ctx context.Context, name string, dryRun, securityOnly bool) (ContainerPatch, error) {
+	var p ContainerPatch
+	err := c.callJSON(ctx, "ContainerPatch", &p, name, dryRun, securityOnly)
+	return p, err
+}

@@ -32,6 +32,8 @@ type (
 	SavedData     = client.SavedData
 	KeptRestart   = client.KeptRestart
 	WritableLayer = client.WritableLayer
+	PatchStatus   = client.ContainerPatchStatus
+	Patch         = client.ContainerPatch
 )
 
 // kinds are the error kinds a reply can carry, by their name on the wire.
@@ -44,6 +46,8 @@ type Reply struct {
 	Critical  []string        `json:"critical,omitempty"`
 	Upgrade   *Upgrade        `json:"upgrade,omitempty"`
 	Upgrades  []Upgrade       `json:"upgrades,omitempty"`
+	Patches   []PatchStatus   `json:"patches,omitempty"`
+	Patch     *Patch          `json:"patch,omitempty"`
 	Error     string          `json:"error,omitempty"`
 	Kind      string          `json:"kind,omitempty"` // a key of kinds
 }
@@ -233,6 +237,52 @@ func (x *Exec) Upgrade(ctx context.Context, name, image string, force bool) (any
 // Rollback undoes the kept upgrade of name.
 func (x *Exec) Rollback(ctx context.Context, name string) (any, error) {
 	return x.upgradeCall(ctx, "rollback", name)
+}
+
+// Check reports on the named containers (none: all); refresh asks their
+// package managers what is pending.
+func (x *Exec) Check(ctx context.Context, names []string, refresh bool) (any, error) {
+	if err := x.busy(); err != nil {
+		return nil, err
+	}
+	op := "status"
+	if refresh {
+		op = "check"
+	}
+	r, err := x.call(ctx, nil, append([]string{op}, names...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if r.Patches == nil {
+		r.Patches = []PatchStatus{}
+	}
+	return r.Patches, nil
+}
+
+// Patch upgrades the packages inside container name, with a rollback
+// point; dryRun only lists what would be upgraded.
+func (x *Exec) Patch(ctx context.Context, name string, dryRun, securityOnly bool) (any, error) {
+	if err := x.busy(); err != nil {
+		return nil, err
+	}
+	var args []string
+	if dryRun {
+		args = append(args, "-dry-run")
+	}
+	if securityOnly {
+		args = append(args, "-security-only")
+	}
+	r, err := x.call(ctx, nil, append(args, "patch", name)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return r.Patch, nil
 }
 
 // Prune discards the kept upgrade of name.

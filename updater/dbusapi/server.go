@@ -64,6 +64,8 @@ type Containers interface {
 	Upgrade(ctx context.Context, name, image string, force bool) (any, error)
 	Rollback(ctx context.Context, name string) (any, error)
 	Prune(ctx context.Context, name string) (any, error)
+	Check(ctx context.Context, names []string, refresh bool) (any, error)
+	Patch(ctx context.Context, name string, dryRun, securityOnly bool) (any, error)
 	Report(ctx context.Context) (any, error)
 }
 
@@ -398,6 +400,14 @@ func (m methods) ContainerRollback(sender dbus.Sender, name string) (string, *db
 
 func (m methods) ContainerPrune(sender dbus.Sender, name string) (string, *dbus.Error) {
 	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Prune(m.s.ctx, name) })
+}
+
+func (m methods) ContainerCheck(sender dbus.Sender, names []string, refresh bool) (string, *dbus.Error) {
+	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Check(m.s.ctx, names, refresh) })
+}
+
+func (m methods) ContainerPatch(sender dbus.Sender, name string, dryRun, securityOnly bool) (string, *dbus.Error) {
+	return m.containerJSON(sender, true, func(c Containers) (any, error) { return c.Patch(m.s.ctx, name, dryRun, securityOnly) })
 }
 
 func (m methods) Containers(sender dbus.Sender) (string, *dbus.Error) {

@@ -247,6 +247,18 @@ func (a *api) ContainerPrune(name string) (js string, err *dbus.Error) {
 	return
 }
 
+func (a *api) ContainerCheck(names []string, refresh bool) (js string, err *dbus.Error) {
+	js = "[]"
+	err = a.s.call("ContainerCheck", []any{&js}, names, refresh)
+	return
+}
+
+func (a *api) ContainerPatch(name string, dryRun, securityOnly bool) (js string, err *dbus.Error) {
+	js = "{}"
+	err = a.s.call("ContainerPatch", []any{&js}, name, dryRun, securityOnly)
+	return
+}
+
 func (a *api) Containers() (js string, err *dbus.Error) {
 	js = `{"upgrades":[]}`
 	err = a.s.call("Containers", []any{&js})
