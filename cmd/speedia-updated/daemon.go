@@ -98,6 +98,7 @@ func settingsFrom(c config.Config, cfgErr string) daemon.Settings {
 		Containers: daemon.ContainerSettings{
 			Socket: c.Containers.Socket, Settle: c.Containers.Settle, Timeout: c.Containers.Timeout,
 			Parallel: c.Containers.Parallel, Keep: c.Containers.Keep, AutoUpgrade: c.Containers.AutoUpgrade,
+			Patch: c.Containers.Patch, PatchKeep: c.Containers.PatchKeep, PatchLockTimeout: c.Containers.PatchLockTimeout,
 		},
 		ConfigError: cfgErr,
 	}

@@ -83,7 +83,16 @@ type Containers struct {
 	Parallel    int           // containers started or stopped at once
 	Keep        time.Duration // how long an upgrade's old container and data snapshot are kept
 	AutoUpgrade bool          // upgrade containers labelled speedia.upgrade=auto after each check
+	// Patch is the patch policy of containers without an org.speedia.patch
+	// label: one of PatchPolicies.
+	Patch            string
+	PatchKeep        int           // rollback points kept per container
+	PatchLockTimeout time.Duration // wait for a package lock held inside a container
 }
+
+// PatchPolicies are the values of containers.patch and of the
+// org.speedia.patch label.
+var PatchPolicies = []string{"auto", "security", "notify", "off"}
 
 // Snapshots says how many old snapshots cleanup keeps.
 type Snapshots struct {
@@ -125,6 +134,7 @@ func Default() Config {
 		Containers: Containers{
 			Enabled: true, Socket: "/run/podman/podman.sock", Settle: 5 * time.Second,
 			Timeout: 2 * time.Minute, Parallel: 8, Keep: 72 * time.Hour, AutoUpgrade: true,
+			Patch: "security", PatchKeep: 3, PatchLockTimeout: 5 * time.Minute,
 		},
 	}
 }
@@ -200,6 +210,13 @@ func (c Config) Validate() error {
 	if ct.Parallel < 1 {
 		v.add("containers.parallel", "must be at least 1, not %d", ct.Parallel)
 	}
+	if !over["containers.patch"] && !slices.Contains(PatchPolicies, ct.Patch) {
+		v.add("containers.patch", "%s is not a patch policy (use %s)", quote(ct.Patch), quotedList(PatchPolicies))
+	}
+	if ct.PatchKeep < 1 {
+		v.add("containers.patch_keep", "must be at least 1 (the last patch's rollback point), not %d", ct.PatchKeep)
+	}
+	v.atLeast("containers.patch_lock_timeout", ct.PatchLockTimeout, 0)
 	if c.Snapshots.Keep < 0 {
 		v.add("snapshots.keep", "must not be negative, not %d", c.Snapshots.Keep)
 	}

@@ -107,13 +107,16 @@ func document(c Config) map[string]any {
 			"keep": c.Snapshots.Keep,
 		},
 		"containers": map[string]any{
-			"enabled":      c.Containers.Enabled,
-			"socket":       c.Containers.Socket,
-			"settle":       formatDuration(c.Containers.Settle),
-			"timeout":      formatDuration(c.Containers.Timeout),
-			"parallel":     c.Containers.Parallel,
-			"keep":         formatDuration(c.Containers.Keep),
-			"auto_upgrade": c.Containers.AutoUpgrade,
+			"enabled":            c.Containers.Enabled,
+			"socket":             c.Containers.Socket,
+			"settle":             formatDuration(c.Containers.Settle),
+			"timeout":            formatDuration(c.Containers.Timeout),
+			"parallel":           c.Containers.Parallel,
+			"keep":               formatDuration(c.Containers.Keep),
+			"auto_upgrade":       c.Containers.AutoUpgrade,
+			"patch":              c.Containers.Patch,
+			"patch_keep":         c.Containers.PatchKeep,
+			"patch_lock_timeout": formatDuration(c.Containers.PatchLockTimeout),
 		},
 	}
 }

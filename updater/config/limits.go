@@ -156,6 +156,7 @@ func (v *validator) limits(c Config) map[string]bool {
 	str("metrics.socket", c.Metrics.Socket)
 	str("metrics.listen", c.Metrics.Listen)
 	str("containers.socket", c.Containers.Socket)
+	str("containers.patch", c.Containers.Patch)
 	for _, l := range []struct {
 		key string
 		n   int

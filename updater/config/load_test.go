@@ -217,6 +217,15 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`etc/update.toml:3:1: Key 'snapshots.keep' has already been defined.`},
 		},
 		{
+			name:  "container patch keys",
+			files: map[string]string{"etc/update.toml": "[containers]\npatch = \"sometimes\"\npatch_keep = 0\npatch_lock_timeout = \"-1s\"\n"},
+			want: []string{
+				`etc/update.toml:2: containers.patch: "sometimes" is not a patch policy (use "auto", "security", "notify", "off")`,
+				`etc/update.toml:3: containers.patch_keep: must be at least 1 (the last patch's rollback point), not 0`,
+				`etc/update.toml:4: containers.patch_lock_timeout: must be at least 0s, not "-1s"`,
+			},
+		},
+		{
 			name:  "unknown key with suggestion",
 			files: map[string]string{"etc/update.toml": "[check]\n\nintervall = \"1h\"\n"},
 			want:  []string{`etc/update.toml:3: check.intervall: unknown key; did you mean "check.interval"?`},

@@ -60,6 +60,11 @@ var schema = map[string]map[string]setter{
 		"parallel":     func(d *decoder, c *Config, k string, v any) bool { return d.integer(k, v, &c.Containers.Parallel) },
 		"keep":         func(d *decoder, c *Config, k string, v any) bool { return d.duration(k, v, &c.Containers.Keep) },
 		"auto_upgrade": func(d *decoder, c *Config, k string, v any) bool { return d.boolean(k, v, &c.Containers.AutoUpgrade) },
+		"patch":        func(d *decoder, c *Config, k string, v any) bool { return d.str(k, v, &c.Containers.Patch) },
+		"patch_keep":   func(d *decoder, c *Config, k string, v any) bool { return d.integer(k, v, &c.Containers.PatchKeep) },
+		"patch_lock_timeout": func(d *decoder, c *Config, k string, v any) bool {
+			return d.duration(k, v, &c.Containers.PatchLockTimeout)
+		},
 	},
 }
 

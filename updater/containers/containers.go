@@ -107,6 +107,9 @@ func (x *Exec) call(ctx context.Context, stdin []byte, args ...string) (Reply, e
 	s := x.View().Settings.Containers
 	flags := []string{"-socket", s.Socket, "-dir", x.Dir, "-settle", s.Settle.String(), "-timeout", s.Timeout.String(),
 		"-parallel", fmt.Sprint(s.Parallel), "-keep", s.Keep.String()}
+	if s.Patch != "" { // patching settings (zero in tests that do not set them)
+		flags = append(flags, "-patch-policy", s.Patch, "-patch-keep", fmt.Sprint(s.PatchKeep), "-lock-timeout", s.PatchLockTimeout.String())
+	}
 	cmd := exec.CommandContext(ctx, x.Helper, append(flags, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stderr = os.Stderr // the daemon's journal

@@ -162,3 +162,22 @@ func TestExecForcedUpgradeAndPruneArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestExecPassesPatchSettings(t *testing.T) {
+	path, argsFile, _ := helper(t, `{"patch":{"name":"web","step":"done"}}`)
+	x, v := newExec(t, path, state.Idle)
+	v.Settings.Containers.Patch, v.Settings.Containers.PatchKeep, v.Settings.Containers.PatchLockTimeout = "auto", 5, 90*time.Second
+	if _, err := x.Patch(context.Background(), "web", true, true); err != nil {
+		t.Fatal(err)
+	}
+	args, _ := os.ReadFile(argsFile)
+	if want := " -patch-policy auto -patch-keep 5 -lock-timeout 1m30s -dry-run -security-only patch web\n"; !strings.HasSuffix(string(args), want) {
+		t.Errorf("args %q, want them to end in %q", args, want)
+	}
+	if _, err := x.Check(context.Background(), []string{"a", "b"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if args, _ := os.ReadFile(argsFile); !strings.HasSuffix(string(args), " status a b\n") {
+		t.Errorf("status args %q", args)
+	}
+}

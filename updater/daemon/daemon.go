@@ -59,6 +59,11 @@ type ContainerSettings struct {
 	Parallel    int
 	Keep        time.Duration
 	AutoUpgrade bool
+	// Patching inside containers: the default policy, rollback points
+	// kept, the wait for a package lock.
+	Patch            string
+	PatchKeep        int
+	PatchLockTimeout time.Duration
 }
 
 // Observer hears about every published change (metrics, D-Bus signals).
