@@ -121,4 +121,3 @@ func mustRun(t *testing.T, name string, args ...string) {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 }
-
