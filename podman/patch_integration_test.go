@@ -255,6 +255,24 @@ func TestPatchInsideContainer(t *testing.T) {
 	if v := w.version(); v != "2.0" {
 		t.Fatalf("a refused patch changed the version to %s", v)
 	}
+
+	// The admin undoes the good patch: its rollback point (1.0) runs
+	// again with the data of that moment; what came since is kept aside.
+	w.pm("exec", "web", "sh", "-c", "echo since-"+w.token+" > /srv/www/vol/since.txt")
+	rec, err = w.m.RollbackPatch(w.ctx, "web", true)
+	if err != nil {
+		t.Fatalf("RollbackPatch: %v", err)
+	}
+	if v := w.version(); v != "1.0" || rec.Step != StepRestored {
+		t.Fatalf("after the admin's rollback: speedia-testweb %s, step %s; want 1.0, restored", v, rec.Step)
+	}
+	w.serves("after the admin's rollback")
+	if rec.Aside == nil || !asideHas(t, rec.Aside, "since-"+w.token) {
+		t.Errorf("the data written since the patch was not kept aside: %+v", rec.Aside)
+	}
+	if _, err := w.m.RollbackPatch(w.ctx, "web", false); !errors.Is(err, errkind.NotFound) {
+		t.Errorf("a second rollback: %v, want not found", err)
+	}
 }
 
 // waitFor waits until a file exists in the container.

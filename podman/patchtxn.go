@@ -65,18 +65,20 @@ const (
 // it ended. It is saved before each step, so a helper killed in the middle
 // finds it (RecoverPatches).
 type PatchRecord struct {
-	Name    string                       `json:"name"`
-	At      time.Time                    `json:"at"`
-	Step    string                       `json:"step"`
-	SetID   string                       `json:"set_id"` // the package set (see SetID)
-	Updates []patch.Update               `json:"updates"`
-	Image   string                       `json:"image"` // the rollback point's committed image
-	Data    DataSnapshot                 `json:"data"`
-	Aside   *DataSnapshot                `json:"aside,omitempty"`  // data written after the snapshot, kept on restore
-	Failed  string                       `json:"failed,omitempty"` // the patched container's layer, kept as an image after a restore
-	Error   string                       `json:"error,omitempty"`
-	Old     *define.InspectContainerData `json:"old"`
-	OldDefs imageDefaults                `json:"old_image_defaults"`
+	Name    string         `json:"name"`
+	At      time.Time      `json:"at"`
+	Step    string         `json:"step"`
+	SetID   string         `json:"set_id"` // the package set (see SetID)
+	Updates []patch.Update `json:"updates"`
+	Image   string         `json:"image"` // the rollback point's committed image
+	Data    DataSnapshot   `json:"data"`
+	Aside   *DataSnapshot  `json:"aside,omitempty"`  // data written after the snapshot, kept on restore
+	Failed  string         `json:"failed,omitempty"` // the patched container's layer, kept as an image after a restore
+	Error   string         `json:"error,omitempty"`
+	// Restored is the container a restore created from the rollback point.
+	Restored string                       `json:"restored,omitempty"`
+	Old      *define.InspectContainerData `json:"old"`
+	OldDefs  imageDefaults                `json:"old_image_defaults"`
 }
 
 // SetID names a package set for one container: the same upgrades get the
@@ -374,12 +376,18 @@ func (m *Manager) restorePatch(ctx, conn context.Context, rec *PatchRecord, caus
 
 func (m *Manager) restorePoint(ctx, conn context.Context, rec *PatchRecord) error {
 	old := rec.Old
-	cur, err := containers.Inspect(conn, old.ID, nil)
+	// The container that has the name now: the patched one, or a later
+	// one (a restore of a later patch), or none (removed under us).
+	cur, err := containers.Inspect(conn, rec.Name, nil)
 	switch {
 	case isNotFound(err):
-		cur = nil // removed under us: recreate it from the point
+		cur = nil
 	case err != nil:
 		return explain(err)
+	}
+	if cur != nil && cur.ID == rec.Restored {
+		// A restore interrupted after it created the container: start that one.
+		return m.startAndWait(ctx, conn, cur.ID)
 	}
 	if cur != nil {
 		if err := stop(conn, cur.ID, old.Config.StopTimeout); err != nil {
@@ -421,14 +429,12 @@ func (m *Manager) restorePoint(ctx, conn context.Context, rec *PatchRecord) erro
 	if err != nil {
 		return err
 	}
-	if existing, err := containers.Inspect(conn, rec.Name, nil); err == nil && existing.ID != old.ID {
-		// A restore interrupted after it created the container: start that one.
-		return m.startAndWait(ctx, conn, existing.ID)
-	}
 	created, err := containers.CreateWithSpec(conn, spec, nil)
 	if err != nil {
 		return fmt.Errorf("creating the container from the rollback point: %w", explain(err))
 	}
+	rec.Restored = created.ID
+	_ = m.savePatch(rec)
 	return m.startAndWait(ctx, conn, created.ID)
 }
 
@@ -596,4 +602,50 @@ func execIn(conn context.Context, id string) patch.Exec {
 		}
 		return stdout.Bytes(), stderr.Bytes(), in.ExitCode, nil
 	}
+}
+
+// ErrOlder says that the container's last patch is older than its kept
+// hard upgrade (or there is none): a rollback undoes the upgrade.
+var ErrOlder = errors.New("no patch newer than the kept upgrade")
+
+// RollbackPatch undoes the last finished patch of name, the way a failed
+// patch is undone: the data written since is kept aside, the rollback point
+// runs again with its data, and the package set is marked bad so that it is
+// not applied again. With upgradeFirst, a kept hard upgrade newer than that
+// patch wins: ErrOlder.
+func (m *Manager) RollbackPatch(ctx context.Context, name string, upgradeFirst bool) (rec *PatchRecord, err error) {
+	recs, err := m.PatchRecords(name)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(recs) - 1; i >= 0 && rec == nil; i-- {
+		if recs[i].Step == StepDone {
+			rec = recs[i]
+		}
+	}
+	if upgradeFirst {
+		if up, uerr := m.loadRecord(name); rec == nil || (uerr == nil && up.At.After(rec.At)) {
+			return nil, ErrOlder
+		}
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("%w: no patch of %s is kept", errkind.NotFound, name)
+	}
+	err = m.with(ctx, func(conn context.Context) error {
+		rec.Error, rec.Step = "rolled back by the admin", StepRestore
+		if err := m.savePatch(rec); err != nil {
+			return err
+		}
+		if err := m.restorePoint(ctx, conn, rec); err != nil {
+			_ = m.savePatch(rec)
+			return fmt.Errorf("restoring the rollback point of %s FAILED: %w (the rollback image %s and data snapshot %s are kept)", name, err, rec.Image, rec.Data.Dir)
+		}
+		if err := m.markBadSet(rec); err != nil {
+			m.log().Error("remembering the rolled back package set", "container", name, "err", err)
+		}
+		rec.Step = StepRestored
+		m.log().Info("patch rolled back", "container", name, "rollback_point", rec.Image)
+		return m.savePatch(rec)
+	})
+	return rec, err
 }

@@ -111,6 +111,16 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 		case "upgrade":
 			rec, err = m.Upgrade(ctx, args[1], args[2], podman.UpgradeOptions{Force: o.force})
 		case "rollback":
+			if p, perr := m.RollbackPatch(ctx, args[1], true); perr == nil || !errors.Is(perr, podman.ErrOlder) {
+				if p != nil {
+					r.Patch = &containers.Patch{}
+					if cerr := convert(p, r.Patch); cerr != nil {
+						return containers.Failure(cerr)
+					}
+				}
+				r.SetError(perr)
+				return r
+			}
 			rec, err = m.Rollback(ctx, args[1])
 		default:
 			rec, err = m.Prune(ctx, args[1])

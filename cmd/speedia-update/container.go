@@ -81,8 +81,16 @@ notes}.`,
 
 	rollback := &cobra.Command{
 		Use:   "rollback NAME",
-		Short: "Undo the kept upgrade of a container",
-		Long: `Stops the upgraded container NAME, restores the data saved before the upgrade
+		Short: "Undo the last patch or kept upgrade of a container",
+		Long: `Undoes what was done to container NAME last: a patch or a hard upgrade.
+
+A patch: the container is stopped, the data written since the patch's
+rollback point is kept aside (never deleted; the output says where), and a
+container with the same name and configuration runs from the rollback point
+(the committed layer from before the patch) with the data as it was then. The
+package set is marked bad, so it is not applied again until a newer version.
+
+A hard upgrade: stops the upgraded container NAME, restores the data saved before the upgrade
 and runs the old container again, with its writable layer and its restart
 policy (recreated from its definition if it was removed by hand). The upgraded
 container's current data is saved first, so a rollback that fails puts
@@ -95,7 +103,17 @@ everything back. Possible while the upgrade is kept.`,
 				return err
 			}
 			return a.out(u, func() {
-				a.say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(a.loc).Format("2006-01-02 15:04"))
+				if p := u.Patch; p != nil {
+					a.say("%s runs its rollback point %s again (the patch of %d packages is undone), with its data from %s.",
+						p.Name, p.Image, len(p.Updates), p.At.In(a.loc).Format("2006-01-02 15:04"))
+					if p.Aside != nil {
+						a.say("The data written since is kept in %s.", p.Aside.Dir)
+					}
+					return
+				}
+				if u.ContainerUpgrade != nil {
+					a.say("%s runs %s again, with its data from %s.", u.Name, u.OldImage, u.At.In(a.loc).Format("2006-01-02 15:04"))
+				}
 			})
 		}),
 	}

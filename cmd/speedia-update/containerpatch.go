@@ -129,7 +129,7 @@ dry_run}.`,
 					a.say("%s: no updates.", n)
 					continue
 				case err != nil:
-					if !a.asJSON {
+					if !a.asJSON && len(names) > 1 { // one container: its error is the command's
 						fmt.Fprintf(a.stdout, "%s: %v\n", n, err)
 					}
 					errs = append(errs, err)
@@ -148,7 +148,14 @@ dry_run}.`,
 					return err
 				}
 			}
-			return errors.Join(errs...)
+			switch len(errs) {
+			case 0:
+				return nil
+			case 1:
+				return errs[0]
+			}
+			// The first failure's kind is the exit code.
+			return fmt.Errorf("%d of %d containers not patched; the first: %w", len(errs), len(names), errs[0])
 		}),
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every running container that can be patched")

@@ -80,3 +80,15 @@ func TestCLIContainerPatch(t *testing.T) {
 		}
 	}
 }
+
+func TestCLIContainerRollbackOfAPatch(t *testing.T) {
+	srv := startFake(t, "")
+	srv.Reply("ContainerRollback", `{"patch":{"name":"web","at":"2026-12-01T02:10:00Z","step":"restored","set_id":"ab12",`+
+		`"image":"localhost/speedia-patch-web:20261201t021000z","updates":[{"name":"openssl","old":"1","new":"2"}],"aside":{"dir":"/var/lib/speedia/containers/patches/web/x-after"}}}`)
+	r := runCLI(t, "container", "rollback", "web")
+	want := "web runs its rollback point localhost/speedia-patch-web:20261201t021000z again (the patch of 1 packages is undone), with its data from 2026-12-01 03:10.\n" +
+		"The data written since is kept in /var/lib/speedia/containers/patches/web/x-after.\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("exit %d, stdout:\n%s\nwant:\n%s", r.code, r.stdout, want)
+	}
+}

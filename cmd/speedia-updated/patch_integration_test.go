@@ -113,6 +113,19 @@ func TestContainerPatchThroughTheDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "shop: no updates.") {
 		t.Errorf("a second patch: exit %d\n%s", code, out)
 	}
+
+	out, code = c.cli("container", "rollback", "shop")
+	t.Logf("# speedia-update container rollback shop\n%s", out)
+	if code != 0 || !strings.Contains(out, "the patch of 1 packages is undone") {
+		t.Fatalf("container rollback: exit %d\n%s", code, out)
+	}
+	if v := c.podman("exec", "shop", "dpkg-query", "-W", "speedia-testweb"); strings.Fields(v)[1] != "1.0" {
+		t.Errorf("after the rollback speedia-testweb is %q, want 1.0", v)
+	}
+	serves("after the rollback")
+	if out, code := c.cli("container", "patch", "shop"); code != 6 {
+		t.Errorf("patching the rolled back set again: exit %d, want 6 (bad)\n%s", code, out)
+	}
 }
 
 func mustRun(t *testing.T, name string, args ...string) {

@@ -91,9 +91,17 @@ func (c *Client) ContainerUpgrade(ctx context.Context, name, image string, force
 	return u, err
 }
 
-// ContainerRollback undoes the kept upgrade of container name.
-func (c *Client) ContainerRollback(ctx context.Context, name string) (ContainerUpgrade, error) {
-	var u ContainerUpgrade
+// ContainerRollback is what a rollback undid: a hard upgrade (the
+// upgrade's fields) or a patch (Patch).
+type ContainerRollback struct {
+	*ContainerUpgrade
+	Patch *ContainerPatch `json:"patch,omitempty"`
+}
+
+// ContainerRollback undoes the last patch or kept upgrade of container
+// name, whichever is newer.
+func (c *Client) ContainerRollback(ctx context.Context, name string) (ContainerRollback, error) {
+	var u ContainerRollback
 	err := c.callJSON(ctx, "ContainerRollback", &u, name)
 	return u, err
 }
@@ -170,6 +178,11 @@ type ContainerPatch struct {
 	Failed  string             `json:"failed,omitempty"`
 	Error   string             `json:"error,omitempty"`
 	DryRun  bool               `json:"dry_run,omitempty"`
+	// Aside holds the data written after the rollback point, kept when
+	// the point was put back.
+	Aside *struct {
+		Dir string `json:"dir"`
+	} `json:"aside,omitempty"`
 }
 
 // ContainerCheck returns the patch picture of the named containers (none:

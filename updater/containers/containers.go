@@ -37,7 +37,8 @@ type (
 )
 
 // kinds are the error kinds a reply can carry, by their name on the wire.
-var kinds = map[string]*errkind.Kind{"usage": errkind.Usage, "not-found": errkind.NotFound, "nothing": errkind.NothingToDo, "refused": errkind.Refused}
+var kinds = map[string]*errkind.Kind{"usage": errkind.Usage, "not-found": errkind.NotFound, "nothing": errkind.NothingToDo,
+	"refused": errkind.Refused, "bad": errkind.Bad, "busy": errkind.Busy}
 
 // Reply is the helper's answer to one operation.
 type Reply struct {
@@ -237,9 +238,22 @@ func (x *Exec) Upgrade(ctx context.Context, name, image string, force bool) (any
 	return x.upgradeCall(ctx, "upgrade", name, image)
 }
 
-// Rollback undoes the kept upgrade of name.
+// Rollback undoes the last patch or kept upgrade of name.
 func (x *Exec) Rollback(ctx context.Context, name string) (any, error) {
-	return x.upgradeCall(ctx, "rollback", name)
+	if err := x.busy(); err != nil {
+		return nil, err
+	}
+	r, err := x.call(ctx, nil, "rollback", name)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if r.Patch != nil {
+		return client.ContainerRollback{Patch: r.Patch}, nil
+	}
+	return client.ContainerRollback{ContainerUpgrade: r.Upgrade}, nil
 }
 
 // Check reports on the named containers (none: all); refresh asks their

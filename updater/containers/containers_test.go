@@ -26,6 +26,8 @@ func TestReplyKindsMapToDaemonErrors(t *testing.T) {
 		{fmt.Errorf("%w: container x", errkind.NotFound), errkind.NotFound},
 		{fmt.Errorf("%w: already runs", errkind.NothingToDo), errkind.NothingToDo},
 		{fmt.Errorf("%w: unit", errkind.Refused), errkind.Refused},
+		{fmt.Errorf("%w: set failed before", errkind.Bad), errkind.Bad},
+		{fmt.Errorf("%w: package lock", errkind.Busy), errkind.Busy},
 		{fmt.Errorf("%w: bad", errkind.Usage), errkind.Invalid},
 	}
 	for _, tt := range tests {
