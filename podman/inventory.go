@@ -3,7 +3,9 @@ package podman
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +52,9 @@ type Container struct {
 	Critical    bool          `json:"critical,omitempty"`
 	StopTimeout uint          `json:"stop_timeout"`
 	Settle      time.Duration `json:"settle,omitempty"` // from LabelSettle
+	// Port is the first published TCP port, as host:port to dial: the
+	// container is ready once it accepts a connection there.
+	Port string `json:"port,omitempty"`
 }
 
 // Inventory is the set of containers that ran before a reboot.
@@ -148,6 +153,9 @@ func describe(data []*define.InspectContainerData) ([]Container, []string) {
 		if d.HostConfig != nil && d.HostConfig.RestartPolicy != nil {
 			c.Restart = d.HostConfig.RestartPolicy.Name
 		}
+		if d.HostConfig != nil {
+			c.Port = firstTCPPort(d.HostConfig.PortBindings)
+		}
 		if s := l[LabelSettle]; s != "" {
 			dur, err := time.ParseDuration(s)
 			if err != nil || dur < 0 {
@@ -204,6 +212,29 @@ func describe(data []*define.InspectContainerData) ([]Container, []string) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, notes
+}
+
+// firstTCPPort is the lowest published TCP port as an address to dial
+// from the host (a wildcard host IP is dialled on loopback).
+func firstTCPPort(bindings map[string][]define.InspectHostPort) string {
+	best, bestN := "", 0
+	for proto, bs := range bindings {
+		if !strings.HasSuffix(proto, "/tcp") {
+			continue
+		}
+		for _, b := range bs {
+			n, err := strconv.Atoi(b.HostPort)
+			if err != nil || n <= 0 || (bestN != 0 && n >= bestN) {
+				continue
+			}
+			ip := b.HostIP
+			if ip == "" || ip == "0.0.0.0" || ip == "::" {
+				ip = "127.0.0.1"
+			}
+			best, bestN = net.JoinHostPort(ip, b.HostPort), n
+		}
+	}
+	return best
 }
 
 func labels(d *define.InspectContainerData) map[string]string {

@@ -164,3 +164,23 @@ func TestLevels(t *testing.T) {
 		})
 	}
 }
+
+func TestFirstTCPPort(t *testing.T) {
+	b := map[string][]define.InspectHostPort{
+		"53/udp":   {{HostPort: "53"}},
+		"8443/tcp": {{HostIP: "0.0.0.0", HostPort: "8443"}},
+		"8080/tcp": {{HostIP: "192.0.2.7", HostPort: "18080"}, {HostIP: "", HostPort: "80"}},
+	}
+	if got := firstTCPPort(b); got != "127.0.0.1:80" {
+		t.Errorf("firstTCPPort = %q, want the lowest TCP host port on loopback", got)
+	}
+	if got := firstTCPPort(map[string][]define.InspectHostPort{"8080/tcp": {{HostIP: "192.0.2.7", HostPort: "18080"}}}); got != "192.0.2.7:18080" {
+		t.Errorf("a bound address: %q", got)
+	}
+	if got := firstTCPPort(nil); got != "" {
+		t.Errorf("no ports: %q", got)
+	}
+	if !settles(Container{}) || settles(Container{Port: "127.0.0.1:80"}) || !settles(Container{Port: "x:1", Settle: time.Second}) || settles(Container{Health: true}) {
+		t.Error("settles: wrong rule")
+	}
+}

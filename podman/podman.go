@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -49,13 +50,16 @@ type Manager struct {
 	Timeout  time.Duration // per container, to come up healthy
 	Parallel int           // containers started or stopped at once within a level
 	Keep     time.Duration // how long an upgrade's old container and data are kept
+	// Dial connects to a published port to tell a container is ready
+	// (nil: net.Dialer); tests dial into the Podman service's network.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu sync.Mutex // one operation at a time: a reboot's stop never meets an upgrade
 }
 
 // Defaults for the Manager's zero fields.
 const (
-	DefaultSettle   = 5 * time.Second
+	DefaultSettle   = time.Second
 	DefaultTimeout  = 2 * time.Minute
 	DefaultParallel = 8
 	DefaultKeep     = 72 * time.Hour
@@ -74,6 +78,20 @@ func (m *Manager) log() *slog.Logger {
 		return slog.Default()
 	}
 	return m.Log
+}
+
+func (m *Manager) dial(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, poll)
+	defer cancel()
+	dial := m.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 func (m *Manager) settle(c Container) time.Duration {

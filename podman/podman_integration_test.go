@@ -62,7 +62,7 @@ func newLab(t *testing.T) *lab {
 		t.Fatal(err)
 	}
 	m := &Manager{
-		Socket: svc.Socket, Dir: t.TempDir(), Settle: time.Second, Timeout: 30 * time.Second,
+		Socket: svc.Socket, Dir: t.TempDir(), Settle: time.Second, Timeout: 30 * time.Second, Dial: svc.DialContext,
 		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	return &lab{t: t, ctx: ctx, svc: svc, m: m}

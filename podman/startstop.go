@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -127,8 +128,18 @@ func (m *Manager) each(cs []Container, fn func(c Container, limit func(func())) 
 		defer func() { <-sem }()
 		f()
 	}
+	// Containers that are ready only after a settle time start first, so
+	// that their wait overlaps the starts of the others (whose readiness
+	// is a port or a health check, proven as soon as it holds). Go queues
+	// the goroutines waiting for a slot in the order they asked.
+	order := make([]int, len(cs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return settles(cs[order[a]]) && !settles(cs[order[b]]) })
 	var wg sync.WaitGroup
-	for i, c := range cs {
+	for _, i := range order {
+		c := cs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -141,6 +152,10 @@ func (m *Manager) each(cs []Container, fn func(c Container, limit func(func())) 
 	wg.Wait()
 	return out
 }
+
+// settles reports whether c is ready only once it has run for a settle
+// time (no health check, no published port, or a settle label).
+func settles(c Container) bool { return !c.Health && (c.Port == "" || c.Settle > 0) }
 
 func fail(action string, err error) Result {
 	return Result{Action: action, Error: err.Error()}
@@ -198,8 +213,11 @@ func (m *Manager) startOne(ctx context.Context, conn context.Context, c Containe
 // poll is how often a waiting container is looked at.
 const poll = 250 * time.Millisecond
 
-// waitHealthy waits until c passes its health check or, without one, has
-// been running for its settle time.
+// waitHealthy waits until c is ready, by one rule for every caller (after
+// a reboot, an upgrade, a patch): its health check passes; without one, it
+// accepts a connection on its first published TCP port; without that (or
+// with a settle label), it has kept running for its settle time. It must
+// be running throughout.
 func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Container) error {
 	deadline := time.Now().Add(m.timeout())
 	settle := m.settle(c)
@@ -227,6 +245,13 @@ func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Conta
 					last += ": " + strings.TrimSpace(h.Log[n-1].Output)
 				}
 			}
+		} else if c.Port != "" && c.Settle == 0 {
+			// Serving is the proof; a settle label asks for the old rule.
+			if err := m.dial(ctx, c.Port); err != nil {
+				last = "not accepting connections on " + c.Port + ": " + err.Error()
+			} else {
+				return nil
+			}
 		} else {
 			up := time.Since(d.State.StartedAt)
 			if up >= settle {
@@ -241,6 +266,7 @@ func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Conta
 		switch {
 		case c.Health:
 			wait = time.Second
+		case c.Port != "" && c.Settle == 0:
 		case settle-time.Since(d.State.StartedAt) > poll:
 			// Sleep through the settle time instead of polling: 50
 			// containers polled at once load the Podman service.

@@ -40,12 +40,19 @@ func containerStart(ctx context.Context, n, rounds int) error {
 	if err := podmantest.BuildImages(ctx, svc); err != nil {
 		return err
 	}
+	// Half of them publish their web port, as hosted sites do: they are
+	// ready once they accept a connection; the others once they have run
+	// for the settle time.
 	for i := 0; i < n; i++ {
-		if _, err := svc.Podman(ctx, "run", "-d", "--name", fmt.Sprintf("c%02d", i), "--restart=always", podmantest.ImageV1); err != nil {
+		args := []string{"run", "-d", "--name", fmt.Sprintf("c%02d", i), "--restart=always"}
+		if i%2 == 0 {
+			args = append(args, "-p", fmt.Sprintf("%d:8080", 19000+i))
+		}
+		if _, err := svc.Podman(ctx, append(args, podmantest.ImageV1)...); err != nil {
 			return err
 		}
 	}
-	m := &podman.Manager{Socket: svc.Socket, Dir: filepath.Join(dir, "manager")}
+	m := &podman.Manager{Socket: svc.Socket, Dir: filepath.Join(dir, "manager"), Dial: svc.DialContext}
 	inv, err := m.Take(ctx)
 	if err != nil {
 		return err
@@ -81,7 +88,7 @@ func containerStart(ctx context.Context, n, rounds int) error {
 	}
 	sides := []*side{
 		theirs,
-		ours(0, fmt.Sprintf("Manager.Start, default settle %v", podman.DefaultSettle)),
+		ours(0, fmt.Sprintf("Manager.Start, default readiness (port, settle %v)", podman.DefaultSettle)),
 		ours(100*time.Millisecond, "Manager.Start, settle 100ms"),
 		ours(time.Nanosecond, "Manager.Start, settle 1ns (up once running)"),
 	}
@@ -106,12 +113,12 @@ func containerStart(ctx context.Context, n, rounds int) error {
 	}
 
 	base := median(theirs.took)
-	fmt.Printf("container start after reboot: %d restart=always containers (httpd, no health check), Parallel %d (default), medians of %d rounds\n",
+	fmt.Printf("container start after reboot: %d restart=always containers (httpd, no health check, half with a published port), Parallel %d (default), medians of %d rounds\n",
 		n, podman.DefaultParallel, rounds)
 	fmt.Printf("  theirs: %-46s %8v  %v\n", theirs.name, base.Round(time.Millisecond), round(theirs.took))
 	for _, s := range sides[1:] {
 		d := median(s.took)
-		fmt.Printf("  ours:   %-46s %8v  %v  ours/theirs = %.2f (goal <= 0.50)\n",
+		fmt.Printf("  ours:   %-52s %8v  %v  ours/theirs = %.2f (goal <= 0.80 for the default)\n",
 			s.name, d.Round(time.Millisecond), round(s.took), d.Seconds()/base.Seconds())
 	}
 	fmt.Printf("  fastest: theirs %v, ours (1ns settle) %v\n",

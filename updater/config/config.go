@@ -132,7 +132,7 @@ func Default() Config {
 		Metrics:   Metrics{Socket: "/run/speedia/metrics.sock"},
 		Snapshots: Snapshots{Keep: 3},
 		Containers: Containers{
-			Enabled: true, Socket: "/run/podman/podman.sock", Settle: 5 * time.Second,
+			Enabled: true, Socket: "/run/podman/podman.sock", Settle: time.Second,
 			Timeout: 2 * time.Minute, Parallel: 8, Keep: 72 * time.Hour, AutoUpgrade: true,
 			Patch: "security", PatchKeep: 3, PatchLockTimeout: 5 * time.Minute,
 		},
