@@ -244,7 +244,7 @@ func loggedFields(t *testing.T) map[string]map[string]bool {
 	keyRe := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	out := map[string]map[string]bool{}
 	var files []string
-	for _, dir := range []string{"../updater/daemon", "../cmd/speedia-updated"} {
+	for _, dir := range []string{"../updater/daemon", "../updater/containers", "../cmd/speedia-updated"} {
 		m, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		files = append(files, m...)
 	}

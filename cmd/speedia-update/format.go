@@ -183,6 +183,9 @@ func writeHistory(w io.Writer, recs []history.Record, loc *time.Location) {
 // describe is the detail column of one history record.
 func describe(r history.Record, loc *time.Location) string {
 	var parts []string
+	if r.Container != "" {
+		parts = append(parts, "container "+r.Container)
+	}
 	if r.To != 0 {
 		parts = append(parts, fmt.Sprintf("to snapshot %d", r.To))
 	}

@@ -170,6 +170,7 @@ func runDaemon(ctx context.Context, esp string) error {
 	obs := observers{srv: srv, m: m}
 	if cfg.Containers.Enabled {
 		ct := newContainers(d.View, log)
+		ct.Record = d.Record
 		d.Workload = ct
 		srv.SetContainers(ct)
 		obs.after = func(v daemon.View) { ct.Observe(ctx, v) }

@@ -126,6 +126,20 @@ func TestContainerPatchThroughTheDaemon(t *testing.T) {
 	if out, code := c.cli("container", "patch", "shop"); code != 6 {
 		t.Errorf("patching the rolled back set again: exit %d, want 6 (bad)\n%s", code, out)
 	}
+	out, _ = c.cli("history", "-n", "3")
+	t.Logf("# speedia-update history -n 3\n%s", out)
+	js, _ = c.cli("history", "--json", "-n", "0")
+	var events []string
+	for _, l := range strings.Split(js, "\n") {
+		for _, e := range []string{`"container-patched"`, `"container-rolled-back"`} {
+			if strings.Contains(l, e) {
+				events = append(events, e)
+			}
+		}
+	}
+	if strings.Join(events, " ") != `"container-patched" "container-rolled-back"` {
+		t.Errorf("history has %v, want the patch and its rollback:\n%s", events, js)
+	}
 }
 
 func mustRun(t *testing.T, name string, args ...string) {

@@ -21,6 +21,8 @@ import (
 	"github.com/speedia/host/updater/client"
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/errkind"
+	"github.com/speedia/host/updater/history"
+	"github.com/speedia/host/updater/msgid"
 	"github.com/speedia/host/updater/state"
 )
 
@@ -97,6 +99,8 @@ type Exec struct {
 	Dir    string             // the helper's state: upgrade records, data snapshots
 	View   func() daemon.View // the daemon's state and settings, to stay out of reboots
 	Log    *slog.Logger
+	// Record appends to the update history (nil: none).
+	Record func(history.Record)
 
 	mu        sync.Mutex
 	last      *Run
@@ -251,6 +255,10 @@ func (x *Exec) Rollback(ctx context.Context, name string) (any, error) {
 		return nil, err
 	}
 	if r.Patch != nil {
+		if x.Record != nil {
+			x.Record(history.Record{Event: history.ContainerRolledBack, Container: name, Update: r.Patch.SetID,
+				Detail: "rollback point " + r.Patch.Image + " runs again"})
+		}
 		return client.ContainerRollback{Patch: r.Patch}, nil
 	}
 	return client.ContainerRollback{ContainerUpgrade: r.Upgrade}, nil
@@ -296,10 +304,38 @@ func (x *Exec) Patch(ctx context.Context, name string, dryRun, securityOnly bool
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Err(); err != nil {
+	err = r.Err()
+	if !dryRun {
+		x.patchEvent(name, r.Patch, err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return r.Patch, nil
+}
+
+// patchEvent logs and records how a patch ended. Refusals before anything
+// changed (nothing pending, a bad set, a held lock) are only the caller's
+// answer.
+func (x *Exec) patchEvent(name string, p *Patch, err error) {
+	rec := history.Record{Container: name}
+	if p != nil {
+		rec.Update = p.SetID
+	}
+	switch {
+	case err == nil && p != nil:
+		rec.Event, rec.Detail = history.ContainerPatched, fmt.Sprintf("%d packages; rollback point %s", len(p.Updates), p.Image)
+		x.Log.Info("container "+name+" patched", "message_id", msgid.ContainerPatched, "container", name, "set", p.SetID, "rollback_point", p.Image)
+	case err == nil, errors.Is(err, errkind.NothingToDo), errors.Is(err, errkind.Bad), errors.Is(err, errkind.Busy),
+		errors.Is(err, errkind.Refused), errors.Is(err, errkind.NotFound), errors.Is(err, errkind.Invalid):
+		return
+	default:
+		rec.Event, rec.Detail = history.ContainerPatchFailed, err.Error()
+		x.Log.Warn("container "+name+" patch failed", "message_id", msgid.ContainerPatchFailed, "container", name, "err", err)
+	}
+	if x.Record != nil {
+		x.Record(rec)
+	}
 }
 
 // Prune discards the kept upgrade of name.

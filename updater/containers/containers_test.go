@@ -15,6 +15,7 @@ import (
 
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/errkind"
+	"github.com/speedia/host/updater/history"
 	"github.com/speedia/host/updater/state"
 )
 
@@ -181,5 +182,31 @@ func TestExecPassesPatchSettings(t *testing.T) {
 	}
 	if args, _ := os.ReadFile(argsFile); !strings.HasSuffix(string(args), " status a b\n") {
 		t.Errorf("status args %q", args)
+	}
+}
+
+func TestExecRecordsPatchEvents(t *testing.T) {
+	for _, tt := range []struct {
+		reply string
+		dry   bool
+		want  history.Event // "" = nothing recorded
+	}{
+		{`{"patch":{"name":"web","set_id":"ab","image":"localhost/speedia-patch-web:1","updates":[{"name":"a","new":"2"}]}}`, false, history.ContainerPatched},
+		{`{"patch":{"name":"web","set_id":"ab","updates":[{"name":"a","new":"2"}]}}`, true, ""},
+		{`{"patch":{"name":"web","set_id":"ab"},"error":"upgrading web: dpkg failed; restored the rollback point of web"}`, false, history.ContainerPatchFailed},
+		{`{"error":"web: this package set failed before","kind":"bad"}`, false, ""},
+		{`{"error":"no updates for web","kind":"nothing"}`, false, ""},
+	} {
+		path, _, _ := helper(t, tt.reply)
+		x, _ := newExec(t, path, state.Idle)
+		var got []history.Record
+		x.Record = func(r history.Record) { got = append(got, r) }
+		_, _ = x.Patch(context.Background(), "web", tt.dry, false)
+		switch {
+		case tt.want == "" && len(got) != 0:
+			t.Errorf("%s: recorded %+v, want nothing", tt.reply, got)
+		case tt.want != "" && (len(got) != 1 || got[0].Event != tt.want || got[0].Container != "web" || got[0].Update != "ab"):
+			t.Errorf("%s: recorded %+v, want one %s of web, set ab", tt.reply, got, tt.want)
+		}
 	}
 }

@@ -315,6 +315,11 @@ func (d *Daemon) publish(phaseChanged bool) {
 	}
 }
 
+// Record appends r to the history, stamped with the time and boot; the
+// container adapter records its events through it. Appends are whole
+// lines with O_APPEND, so it may run beside the daemon's own.
+func (d *Daemon) Record(r history.Record) { d.record(r) }
+
 func (d *Daemon) record(r history.Record) {
 	if r.Time.IsZero() {
 		r.Time = d.Clock.Now()

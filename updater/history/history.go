@@ -26,6 +26,10 @@ const (
 	Held            Event = "held"
 	Unheld          Event = "unheld"
 	BadCleared      Event = "bad-cleared"
+	// Container events: Container names it, Update is the package set.
+	ContainerPatched     Event = "container-patched"
+	ContainerPatchFailed Event = "container-patch-failed" // the rollback point was put back
+	ContainerRolledBack  Event = "container-rolled-back"  // the admin undid its last patch
 )
 
 // Record is one line of history.
@@ -38,5 +42,7 @@ type Record struct {
 	Update   string          `json:"update,omitempty"` // package-set id of the update
 	Changes  []pkgver.Change `json:"changes,omitempty"`
 	Detail   string          `json:"detail,omitempty"`
-	BootID   string          `json:"boot_id,omitempty"`
+	// Container is the container of a container event.
+	Container string `json:"container,omitempty"`
+	BootID    string `json:"boot_id,omitempty"`
 }
