@@ -171,6 +171,7 @@ func runDaemon(ctx context.Context, esp string) error {
 	if cfg.Containers.Enabled {
 		ct := newContainers(d.View, log)
 		ct.Record = d.Record
+		ct.Metrics = m
 		d.Workload = ct
 		srv.SetContainers(ct)
 		obs.after = func(v daemon.View) { ct.Observe(ctx, v) }

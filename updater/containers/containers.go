@@ -22,6 +22,7 @@ import (
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
+	"github.com/speedia/host/updater/metrics"
 	"github.com/speedia/host/updater/msgid"
 	"github.com/speedia/host/updater/state"
 )
@@ -101,6 +102,8 @@ type Exec struct {
 	Log    *slog.Logger
 	// Record appends to the update history (nil: none).
 	Record func(history.Record)
+	// Metrics get what checks and patches found (nil: none).
+	Metrics PatchMetrics
 
 	mu        sync.Mutex
 	last      *Run
@@ -128,6 +131,22 @@ func (x *Exec) call(ctx context.Context, stdin []byte, args ...string) (Reply, e
 		return r, fmt.Errorf("%s %s: %w", x.Helper, opName(args), err)
 	}
 	return r, nil
+}
+
+// PatchMetrics is what the metrics take of container patching
+// (*metrics.Metrics).
+type PatchMetrics interface {
+	SetContainerPatches([]metrics.ContainerPatch)
+	SetContainerPatch(metrics.ContainerPatch)
+	ContainerPatchFailed(name string)
+}
+
+func patchMetric(s PatchStatus) metrics.ContainerPatch {
+	c := metrics.ContainerPatch{Name: s.Name, Pending: len(s.Pending), Security: s.Security}
+	if s.Last != nil && s.Last.Step == "done" {
+		c.LastPatched = s.Last.At
+	}
+	return c
 }
 
 // opName is the operation among the helper's arguments, past its flags.
@@ -284,6 +303,21 @@ func (x *Exec) Check(ctx context.Context, names []string, refresh bool) (any, er
 	if r.Patches == nil {
 		r.Patches = []PatchStatus{}
 	}
+	if x.Metrics != nil && refresh {
+		var cps []metrics.ContainerPatch
+		for _, s := range r.Patches {
+			if s.Checked {
+				cps = append(cps, patchMetric(s))
+			}
+		}
+		if len(names) == 0 {
+			x.Metrics.SetContainerPatches(cps)
+		} else {
+			for _, c := range cps {
+				x.Metrics.SetContainerPatch(c)
+			}
+		}
+	}
 	return r.Patches, nil
 }
 
@@ -326,12 +360,18 @@ func (x *Exec) patchEvent(name string, p *Patch, err error) {
 	case err == nil && p != nil:
 		rec.Event, rec.Detail = history.ContainerPatched, fmt.Sprintf("%d packages; rollback point %s", len(p.Updates), p.Image)
 		x.Log.Info("container "+name+" patched", "message_id", msgid.ContainerPatched, "container", name, "set", p.SetID, "rollback_point", p.Image)
+		if x.Metrics != nil {
+			x.Metrics.SetContainerPatch(metrics.ContainerPatch{Name: name, LastPatched: p.At})
+		}
 	case err == nil, errors.Is(err, errkind.NothingToDo), errors.Is(err, errkind.Bad), errors.Is(err, errkind.Busy),
 		errors.Is(err, errkind.Refused), errors.Is(err, errkind.NotFound), errors.Is(err, errkind.Invalid):
 		return
 	default:
 		rec.Event, rec.Detail = history.ContainerPatchFailed, err.Error()
 		x.Log.Warn("container "+name+" patch failed", "message_id", msgid.ContainerPatchFailed, "container", name, "err", err)
+		if x.Metrics != nil {
+			x.Metrics.ContainerPatchFailed(name)
+		}
 	}
 	if x.Record != nil {
 		x.Record(rec)

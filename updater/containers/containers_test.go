@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/speedia/host/updater/daemon"
 	"github.com/speedia/host/updater/errkind"
 	"github.com/speedia/host/updater/history"
+	"github.com/speedia/host/updater/metrics"
 	"github.com/speedia/host/updater/state"
 )
 
@@ -208,5 +210,40 @@ func TestExecRecordsPatchEvents(t *testing.T) {
 		case tt.want != "" && (len(got) != 1 || got[0].Event != tt.want || got[0].Container != "web" || got[0].Update != "ab"):
 			t.Errorf("%s: recorded %+v, want one %s of web, set ab", tt.reply, got, tt.want)
 		}
+	}
+}
+
+type fakeMetrics struct {
+	all    [][]metrics.ContainerPatch
+	one    []metrics.ContainerPatch
+	failed []string
+}
+
+func (f *fakeMetrics) SetContainerPatches(c []metrics.ContainerPatch) { f.all = append(f.all, c) }
+func (f *fakeMetrics) SetContainerPatch(c metrics.ContainerPatch)     { f.one = append(f.one, c) }
+func (f *fakeMetrics) ContainerPatchFailed(name string)               { f.failed = append(f.failed, name) }
+
+func TestExecFeedsPatchMetrics(t *testing.T) {
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	path, _, _ := helper(t, `{"patches":[{"name":"web","checked":true,"security":1,"pending":[{"name":"a","new":"2","security":true},{"name":"b","new":"3"}],`+
+		`"last":{"at":"2026-12-01T02:00:00Z","step":"done"}},{"name":"bb","checked":false,"pending":[]}]}`)
+	x, _ := newExec(t, path, state.Idle)
+	f := &fakeMetrics{}
+	x.Metrics = f
+	if _, err := x.Check(context.Background(), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	want := []metrics.ContainerPatch{{Name: "web", Pending: 2, Security: 1, LastPatched: at}}
+	if len(f.all) != 1 || !reflect.DeepEqual(f.all[0], want) {
+		t.Errorf("metrics after a check of all: %+v, want %+v (unchecked containers left out)", f.all, want)
+	}
+	if _, err := x.Check(context.Background(), nil, false); err != nil || len(f.all) != 1 {
+		t.Errorf("a status changed the metrics: %+v %v", f.all, err)
+	}
+	path, _, _ = helper(t, `{"patch":{"name":"web","set_id":"ab"},"error":"restored the rollback point of web"}`)
+	x.Helper = path
+	_, _ = x.Patch(context.Background(), "web", false, false)
+	if !reflect.DeepEqual(f.failed, []string{"web"}) {
+		t.Errorf("failures %v, want web", f.failed)
 	}
 }

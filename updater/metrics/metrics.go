@@ -41,6 +41,18 @@ type Metrics struct {
 
 	reboots   atomic.Uint64
 	rollbacks atomic.Uint64
+
+	ctPending     *prometheus.GaugeVec
+	ctLastPatch   *prometheus.GaugeVec
+	ctPatchFailed *prometheus.CounterVec
+}
+
+// ContainerPatch is one container's patch picture for the metrics.
+type ContainerPatch struct {
+	Name        string
+	Pending     int // pending package updates, security ones included
+	Security    int
+	LastPatched time.Time // last successful patch; zero: none kept
 }
 
 func gauge(name, help string) prometheus.Gauge {
@@ -66,6 +78,18 @@ func New(version string) *Metrics {
 		lastCheckOK: gauge("speedia_update_last_check_success", "1 when the last check for updates succeeded."),
 		lastSuccess: gauge("speedia_update_last_success_timestamp_seconds", "When an update last booted and passed its health checks; 0 = never."),
 		nextReboot:  gauge("speedia_update_next_reboot_timestamp_seconds", "When the next reboot is scheduled; 0 = none."),
+		ctPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "speedia_container_updates_pending",
+			Help: "Package updates pending inside a container at its last check, by whether they are security updates.",
+		}, []string{"container", "security"}),
+		ctLastPatch: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "speedia_container_last_patch_timestamp_seconds",
+			Help: "When the packages inside a container were last patched successfully; 0 = never.",
+		}, []string{"container"}),
+		ctPatchFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "speedia_container_patch_failures_total",
+			Help: "Patches of a container that failed and were undone, since the daemon started.",
+		}, []string{"container"}),
 	}
 	reboots := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "speedia_update_reboots_total",
@@ -76,7 +100,7 @@ func New(version string) *Metrics {
 		Help: "Rollbacks to a known good snapshot, across restarts.",
 	}, func() float64 { return float64(m.rollbacks.Load()) })
 	m.reg.MustRegister(m.phase, m.info, m.pending, m.pendingSnap, m.lastCheck, m.lastCheckOK,
-		m.lastSuccess, m.nextReboot, reboots, rollbacks,
+		m.lastSuccess, m.nextReboot, reboots, rollbacks, m.ctPending, m.ctLastPatch, m.ctPatchFailed,
 		// RSS, CPU, open files; read from /proc on scrape.
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// Goroutines and heap, to see a leak. Measured: +9 KB heap, no
@@ -137,6 +161,26 @@ func (m *Metrics) SetTotals(reboots, rollbacks uint64) {
 	m.reboots.Store(reboots)
 	m.rollbacks.Store(rollbacks)
 }
+
+// SetContainerPatches replaces the containers' patch series with cps
+// (after a check of every container).
+func (m *Metrics) SetContainerPatches(cps []ContainerPatch) {
+	m.ctPending.Reset()
+	m.ctLastPatch.Reset()
+	for _, c := range cps {
+		m.SetContainerPatch(c)
+	}
+}
+
+// SetContainerPatch sets one container's patch series.
+func (m *Metrics) SetContainerPatch(c ContainerPatch) {
+	m.ctPending.WithLabelValues(c.Name, "true").Set(float64(c.Security))
+	m.ctPending.WithLabelValues(c.Name, "false").Set(float64(c.Pending - c.Security))
+	m.ctLastPatch.WithLabelValues(c.Name).Set(seconds(c.LastPatched))
+}
+
+// ContainerPatchFailed counts a failed, undone patch of container name.
+func (m *Metrics) ContainerPatchFailed(name string) { m.ctPatchFailed.WithLabelValues(name).Inc() }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -150,6 +150,26 @@ func TestScrape(t *testing.T) {
 			gone: []string{"speedia_update_info{strategy=manual,version=1.2.3}"},
 		},
 		{
+			name: "containers",
+			set: func(m *Metrics) {
+				m.SetContainerPatches([]ContainerPatch{{Name: "gone", Pending: 1}})
+				m.SetContainerPatches([]ContainerPatch{{Name: "web", Pending: 5, Security: 2, LastPatched: check}, {Name: "db"}})
+				m.SetContainerPatch(ContainerPatch{Name: "db", Pending: 1, Security: 1})
+				m.ContainerPatchFailed("db")
+				m.ContainerPatchFailed("db")
+			},
+			want: map[string]float64{
+				"speedia_container_updates_pending{container=web,security=true}":  2,
+				"speedia_container_updates_pending{container=web,security=false}": 3,
+				"speedia_container_updates_pending{container=db,security=true}":   1,
+				"speedia_container_updates_pending{container=db,security=false}":  0,
+				"speedia_container_last_patch_timestamp_seconds{container=web}":   float64(check.Unix()) + 0.5,
+				"speedia_container_last_patch_timestamp_seconds{container=db}":    0,
+				"speedia_container_patch_failures_total{container=db}":            2,
+			},
+			gone: []string{"speedia_container_updates_pending{container=gone,security=false}"},
+		},
+		{
 			name: "unknown phase",
 			set:  func(m *Metrics) { m.SetPhase("frobbing") },
 			want: map[string]float64{
