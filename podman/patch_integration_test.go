@@ -273,6 +273,41 @@ func TestPatchInsideContainer(t *testing.T) {
 	if _, err := w.m.RollbackPatch(w.ctx, "web", false); !errors.Is(err, errkind.NotFound) {
 		t.Errorf("a second rollback: %v, want not found", err)
 	}
+
+	// The helper dies after the upgrade ran inside, before the restart:
+	// its context goes, so nothing more happens and the record stays at
+	// a step in the middle. The next helper puts the rollback point back.
+	w.publish("web3")
+	killed, kill := context.WithCancel(w.ctx)
+	dying := opt
+	dying.BeforeStep = func(step string) error {
+		if step == StepRestart {
+			kill()
+			return errors.New("killed")
+		}
+		return nil
+	}
+	if _, err := w.m.Patch(killed, "web", dying); err == nil {
+		t.Fatal("the killed patch succeeded")
+	}
+	if v := w.version(); v != "3.0" {
+		t.Fatalf("the killed patch left speedia-testweb %s, want 3.0 (upgraded, not restored)", v)
+	}
+	recs, _ := w.m.PatchRecords("web")
+	if last := recs[len(recs)-1]; last.Step != StepRestore {
+		t.Fatalf("the killed patch's record is at step %s, want %s", last.Step, StepRestore)
+	}
+	done, err := w.m.RecoverPatches(w.ctx)
+	if err != nil || len(done) != 1 {
+		t.Fatalf("RecoverPatches = %v, %v", done, err)
+	}
+	if v := w.version(); v != "1.0" {
+		t.Errorf("after the recovery speedia-testweb is %s, want 1.0 (the rollback point)", v)
+	}
+	w.serves("after the recovery")
+	if done, err := w.m.RecoverPatches(w.ctx); err != nil || len(done) != 0 {
+		t.Errorf("a second RecoverPatches = %v, %v; want nothing to do", done, err)
+	}
 }
 
 // waitFor waits until a file exists in the container.

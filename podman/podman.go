@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/containers/podman/v5/pkg/bindings"
 	"github.com/containers/podman/v5/pkg/errorhandling"
+	"golang.org/x/sys/unix"
 
 	"github.com/speedia/host/updater/errkind"
 )
@@ -94,6 +97,24 @@ func (m *Manager) dial(ctx context.Context, addr string) error {
 	return c.Close()
 }
 
+// lockDir takes the Manager's directory lock: helper processes run one
+// operation at a time across processes too, so that one never recovers a
+// patch that another is still doing, and a reboot's stop waits for a patch.
+func (m *Manager) lockDir() (func(), error) {
+	if err := os.MkdirAll(m.dir(), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(m.dir(), ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
+}
+
 func (m *Manager) settle(c Container) time.Duration {
 	switch {
 	case c.Settle > 0:
@@ -152,6 +173,11 @@ func (m *Manager) with(ctx context.Context, fn func(conn context.Context) error)
 		return err
 	}
 	defer cancel()
+	unlock, err := m.lockDir()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return fn(conn)
 }
 

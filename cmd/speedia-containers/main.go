@@ -139,6 +139,7 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 			return containers.Failure(err)
 		}
 	case "patch":
+		recoverPatches(ctx, m)
 		rec, err := patchOne(ctx, m, args[1], o)
 		if rec != nil {
 			r.Patch = &containers.Patch{}
@@ -158,6 +159,7 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 			r.Upgrades = append(r.Upgrades, upgradeView(rec))
 		}
 	case "maintain":
+		recoverPatches(ctx, m)
 		names, err := m.Expire(ctx, time.Now())
 		if len(names) > 0 {
 			m.Log.Info("discarded expired container upgrades", "containers", names)
@@ -173,6 +175,18 @@ func do(ctx context.Context, m *podman.Manager, args []string, stdin io.Reader, 
 		r.SetError(errors.Join(errs...))
 	}
 	return r
+}
+
+// recoverPatches finishes what a helper killed during a patch left; the
+// Manager's directory lock keeps it from touching a patch still running.
+func recoverPatches(ctx context.Context, m *podman.Manager) {
+	names, err := m.RecoverPatches(ctx)
+	if len(names) > 0 {
+		m.Log.Warn("finished interrupted container patches", "containers", names)
+	}
+	if err != nil {
+		m.Log.Error("finishing interrupted container patches", "err", err)
+	}
 }
 
 // patchOne finds the container's package manager and patches it.
