@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
-	"net/http"
 	"sync"
 	"time"
 
