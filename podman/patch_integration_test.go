@@ -308,6 +308,23 @@ func TestPatchInsideContainer(t *testing.T) {
 	if done, err := w.m.RecoverPatches(w.ctx); err != nil || len(done) != 0 {
 		t.Errorf("a second RecoverPatches = %v, %v; want nothing to do", done, err)
 	}
+
+	// Someone removes the container during its patch: it is made again
+	// from the rollback point, with its volume's data.
+	removing := opt
+	removing.BeforeStep = func(step string) error {
+		if step == StepRestart {
+			w.pm("rm", "-f", "-t", "1", "web")
+		}
+		return nil
+	}
+	if _, err := w.m.Patch(w.ctx, "web", removing); err == nil || !strings.Contains(err.Error(), "restored the rollback point") {
+		t.Fatalf("a patch whose container was removed: %v, want it restored", err)
+	}
+	if v := w.version(); v != "1.0" || !running(w.inspect("web")) {
+		t.Errorf("after the removal: speedia-testweb %s, running %v; want 1.0 from the rollback point, running", v, running(w.inspect("web")))
+	}
+	w.serves("after the container was removed during its patch")
 }
 
 // waitFor waits until a file exists in the container.
