@@ -233,7 +233,7 @@ func stopTimeout(d *define.InspectContainerData) int {
 // waitReady waits until the container with this ID is ready, by the same
 // rules as after a reboot.
 func (m *Manager) waitReady(ctx, conn context.Context, id string) error {
-	d, err := containers.Inspect(conn, id, nil)
+	d, err := inspectSettled(ctx, conn, id)
 	if err != nil {
 		return explain(err)
 	}

@@ -223,7 +223,7 @@ func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Conta
 	settle := m.settle(c)
 	var last string
 	for {
-		d, err := containers.Inspect(conn, c.Name, nil)
+		d, err := inspectSettled(ctx, conn, c.Name)
 		if err != nil {
 			return fmt.Errorf("inspect: %w", explain(err))
 		}
@@ -276,6 +276,24 @@ func (m *Manager) waitHealthy(ctx context.Context, conn context.Context, c Conta
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(wait):
+		}
+	}
+}
+
+// inspectSettled inspects a container that may be exiting right now:
+// Podman 4.3 then fails now and then reading the cgroup of the process that
+// just went ("read /proc/PID/cgroup: no such process"); a moment later the
+// container is cleanly exited.
+func inspectSettled(ctx, conn context.Context, id string) (*define.InspectContainerData, error) {
+	for try := 0; ; try++ {
+		d, err := containers.Inspect(conn, id, nil)
+		if err == nil || try == 10 || !strings.Contains(err.Error(), "no such process") {
+			return d, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -497,9 +497,9 @@ func (m *Manager) startAndWait(ctx, conn context.Context, id string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	d, err := containers.Inspect(conn, id, nil)
+	d, err := inspectSettled(ctx, conn, id)
 	if err != nil {
-		return explain(err)
+		return fmt.Errorf("inspect: %w", explain(err))
 	}
 	cs, _ := describe([]*define.InspectContainerData{d})
 	c := cs[0]
