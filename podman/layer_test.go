@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/speedia/host/updater/errkind"
 )
@@ -48,5 +49,23 @@ func TestClassifyLayer(t *testing.T) {
 	err := layerRefusal("web", lf)
 	if !errors.Is(err, errkind.Refused) || !strings.Contains(err.Error(), "and 6 more") || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("refusal: %v", err)
+	}
+}
+
+func TestKeptLayerFilesNeverExpire(t *testing.T) {
+	now := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	past := now.Add(-time.Hour)
+	for _, tt := range []struct {
+		r    Record
+		want bool
+	}{
+		{Record{KeepUntil: past, Kept: "web-speedia-old-1"}, true},
+		{Record{KeepUntil: now.Add(time.Hour), Kept: "web-speedia-old-1"}, false},
+		{Record{KeepUntil: past, Kept: "web-speedia-old-1", Layer: LayerFiles{User: 3}}, false}, // until pruned
+		{Record{KeepUntil: past, Layer: LayerFiles{User: 3}}, true},                             // nothing kept holds them
+	} {
+		if got := tt.r.expired(now); got != tt.want {
+			t.Errorf("%+v: expired = %v, want %v", tt.r, got, tt.want)
+		}
 	}
 }

@@ -84,14 +84,8 @@ func setRestart(conn context.Context, id, policy string, retries uint) (string, 
 	if err != nil {
 		return via, err
 	}
-	want := policy
-	if want == "no" {
-		want = got.Policy // Podman shows "no" as "no" or ""
-		if want != "" && want != "no" {
-			want = "no"
-		}
-	}
-	if got.Policy != want {
+	// Podman shows "no" as "no" or "".
+	if got.Policy != policy && !(policy == "no" && got.Policy == "") {
 		return via, fmt.Errorf("the restart policy of %s is still %q after setting it to %q", id, got.Policy, policy)
 	}
 	return via, nil

@@ -329,7 +329,7 @@ func (m *Manager) Expire(ctx context.Context, now time.Time) (done []string, err
 	}
 	err = m.with(ctx, func(conn context.Context) error {
 		for _, r := range recs {
-			if now.After(r.KeepUntil) {
+			if r.expired(now) {
 				m.discard(ctx, conn, r)
 				done = append(done, r.Name)
 			}
@@ -337,6 +337,13 @@ func (m *Manager) Expire(ctx context.Context, now time.Time) (done []string, err
 		return nil
 	})
 	return done, err
+}
+
+// expired: the keep time has passed and the kept container holds no
+// files of the customer's (a forced upgrade's layer files are only there:
+// those stay until the admin prunes them).
+func (r *Record) expired(now time.Time) bool {
+	return now.After(r.KeepUntil) && (r.Layer.User == 0 || r.Kept == "")
 }
 
 // AutoUpgrade upgrades the running containers labelled speedia.upgrade=auto

@@ -204,7 +204,7 @@ func writeUpgrade(w io.Writer, verb string, u client.ContainerUpgrade, loc *time
 		if n := l.User - len(l.Paths); n > 0 {
 			fmt.Fprintf(w, " and %d more", n)
 		}
-		fmt.Fprintf(w, "); the kept container %s holds them until %s\n", dash(u.Kept), u.KeepUntil.In(loc).Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "); the kept container %s holds them until 'speedia-update container prune %s'\n", dash(u.Kept), u.Name)
 	}
 	if l := u.WritableLayer; l != nil && l.Churn > 0 {
 		fmt.Fprintf(w, "Note: %d package-manager or runtime files in the old container's writable layer were left behind (the new image brings its own)\n", l.Churn)

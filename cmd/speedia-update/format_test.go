@@ -212,7 +212,7 @@ func TestWriteUpgradeWarnsOfLayerFiles(t *testing.T) {
 	want := "Upgraded legacy: localhost/legacy:1 -> localhost/legacy:2\n" +
 		"Kept until 2026-11-25 09:00 for 'speedia-update container rollback legacy': container legacy-speedia-old-1 (stopped)\n" +
 		"Warning: 12 files in the old container's writable layer were not carried over (A /srv/site/index.php, C /etc/php.ini and 10 more); " +
-		"the kept container legacy-speedia-old-1 holds them until 2026-11-25 09:00\n"
+		"the kept container legacy-speedia-old-1 holds them until 'speedia-update container prune legacy'\n"
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}

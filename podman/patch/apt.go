@@ -39,9 +39,9 @@ func (AptDriver) Pending(ctx context.Context, run Exec) ([]Update, error) {
 	return parseAptSimulation(out), nil
 }
 
-// Upgrade implements Driver: exactly the versions Pending listed (name=new)
-// when Packages are given, so what runs is what was checked; the admin's
-// configuration files are kept (confold) unless untouched (confdef).
+// Upgrade implements Driver: only the packages named (install
+// --only-upgrade, their candidate versions), else a dist-upgrade; the
+// admin's configuration files are kept (confold) unless untouched (confdef).
 func (AptDriver) Upgrade(ctx context.Context, run Exec, opt UpgradeOptions) error {
 	args := []string{"apt-get", "-y", "-q", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Options::=--force-confdef",
 		"-o", "Dpkg::Use-Pty=0"}
